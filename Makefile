@@ -1,0 +1,43 @@
+# Sellerdesk developer commands. Everything installs into ./.venv from the pinned lock files;
+# a fresh machine needs only Python >= 3.11 and make.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+
+.PHONY: run test lint types unit install lock migrate clean
+
+run: install ## everything up: embedded Postgres/Redis unless URLs are given, migrations, API, worker, beat
+	$(PY) -m app.cli run
+
+test: lint types unit ## lint, types, all tests
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+types: install
+	$(PY) -m mypy app
+
+unit: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --upgrade
+	@$(UV) --version 2>/dev/null | grep -q "$(UV_VERSION)" || $(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip sync --quiet --python $(PY) requirements-dev.lock
+	@touch $@
+
+lock: install ## re-resolve the lock files after editing pyproject.toml
+	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.lock
+	$(UV) pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements-dev.lock
+
+migrate: install
+	$(PY) -m app.cli migrate
+
+clean:
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,10 @@
+"""The /api/v1 router: every domain router mounted in one place."""
+
+from fastapi import APIRouter
+
+from app.auth.router import router as auth_router
+from app.sellers.router import router as sellers_router
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth_router)
+api_router.include_router(sellers_router)

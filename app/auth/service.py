@@ -1,0 +1,110 @@
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import repository
+from app.auth.models import ApiToken, User
+from app.config import Settings
+from app.core import security
+from app.core.errors import Conflict, NotFound, Unauthorized
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, and for which seller: every query is scoped by `seller_id`."""
+
+    user_id: int
+    seller_id: int
+    role: str
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    seller_id: int,
+    email: str,
+    password: str,
+    full_name: str = "",
+    role: str = "operator",
+) -> User:
+    email = email.strip().lower()
+    if await repository.get_user_by_email(session, email) is not None:
+        raise Conflict(f"a user with email {email} already exists")
+    user = User(
+        seller_id=seller_id,
+        email=email,
+        password_hash=security.hash_password(password),
+        full_name=full_name,
+        role=role,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
+    user = await repository.get_user_by_email(session, email)
+    valid = security.verify_password(user.password_hash if user else None, password)
+    if user is None or not valid or not user.is_active:
+        raise Unauthorized("wrong email or password", code="invalid_credentials")
+    user.last_login_at = datetime.now(UTC)
+    return security.create_access_token(
+        settings.jwt_secret.get_secret_value(),
+        user_id=user.id,
+        seller_id=user.seller_id,
+        ttl=timedelta(minutes=settings.jwt_ttl_minutes),
+    )
+
+
+async def resolve_bearer(session: AsyncSession, settings: Settings, token: str) -> Principal:
+    now = datetime.now(UTC)
+    if token.startswith(security.API_TOKEN_PREFIX):
+        api_token = await repository.get_active_token(
+            session, security.api_token_digest(token), now
+        )
+        if api_token is None:
+            raise Unauthorized("invalid or revoked API token")
+        api_token.last_used_at = now
+        user_id, seller_id = api_token.user_id, api_token.seller_id
+    else:
+        claims = security.decode_access_token(settings.jwt_secret.get_secret_value(), token)
+        if claims is None:
+            raise Unauthorized("invalid or expired access token")
+        user_id, seller_id = claims
+    user = await repository.get_user(session, seller_id=seller_id, user_id=user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("user is disabled or no longer exists")
+    return Principal(user_id=user.id, seller_id=user.seller_id, role=user.role)
+
+
+async def create_api_token(
+    session: AsyncSession, principal: Principal, name: str, expires_in_days: int | None
+) -> tuple[ApiToken, str]:
+    token = security.new_api_token()
+    expires_at = (
+        datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days is not None else None
+    )
+    row = ApiToken(
+        seller_id=principal.seller_id,
+        user_id=principal.user_id,
+        name=name,
+        token_digest=security.api_token_digest(token),
+        expires_at=expires_at,
+    )
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    return row, token
+
+
+async def revoke_api_token(session: AsyncSession, principal: Principal, token_id: int) -> None:
+    revoked = await repository.revoke_token(
+        session,
+        seller_id=principal.seller_id,
+        user_id=principal.user_id,
+        token_id=token_id,
+        now=datetime.now(UTC),
+    )
+    if not revoked:
+        raise NotFound("API token not found")

@@ -1,0 +1,99 @@
+"""Command line: `python -m app.cli run|migrate|create-demo|create-operator`."""
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import click
+
+from app.auth import repository as auth_repository
+from app.auth import service as auth_service
+from app.config import get_settings
+from app.core.db import create_engine, create_sessionmaker, transaction
+from app.sellers import service as sellers_service
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo"  # noqa: S105 - documented development-only credentials
+
+
+@click.group()
+def cli() -> None:
+    """Sellerdesk commands."""
+
+
+@cli.command()
+def run() -> None:
+    """Everything up in the foreground (embedded Postgres/Redis unless URLs are set)."""
+    from app.dev.supervisor import main
+
+    sys.exit(main())
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database in DATABASE_URL to the latest migration."""
+    get_settings().require_database_url()
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], check=True)
+
+
+async def _ensure_operator(email: str, password: str, seller_name: str, role: str) -> bool:
+    engine = create_engine(get_settings(), pool_size=1)
+    try:
+        async with transaction(create_sessionmaker(engine)) as session:
+            if await auth_repository.get_user_by_email(session, email) is not None:
+                return False
+            seller = await sellers_service.create_seller(session, seller_name)
+            await auth_service.create_user(
+                session, seller_id=seller.id, email=email, password=password, role=role
+            )
+            return True
+    finally:
+        await engine.dispose()
+
+
+@cli.command("create-demo")
+def create_demo() -> None:
+    """Create the demo seller and operator (development only; idempotent)."""
+    if get_settings().env != "development":
+        raise click.ClickException("the demo operator exists only in development (ENV)")
+    created = asyncio.run(_ensure_operator(DEMO_EMAIL, DEMO_PASSWORD, "Demo shop", "owner"))
+    click.echo(f"demo operator {DEMO_EMAIL} {'created' if created else 'already exists'}")
+
+
+@cli.command("create-operator")
+@click.option("--email", required=True)
+@click.option("--seller-name", required=True, help="Name of the new seller the operator owns.")
+@click.password_option()
+def create_operator(email: str, seller_name: str, password: str) -> None:
+    """Create a seller with its owner account (for real deployments)."""
+    if len(password) < 8:
+        raise click.ClickException("the password needs at least 8 characters")
+    if not asyncio.run(_ensure_operator(email, password, seller_name, "owner")):
+        raise click.ClickException(f"a user with email {email} already exists")
+    click.echo(f"created seller {seller_name!r} with owner {email}")
+
+
+@cli.command("check-heartbeat")
+@click.option("--max-age", default=60.0, show_default=True, help="Seconds.")
+def check_heartbeat(max_age: float) -> None:
+    """Exit non-zero unless beat and a worker stamped the heartbeat recently (container probe)."""
+    from app.core.redis import create_redis
+    from app.health import heartbeat
+
+    async def age() -> float | None:
+        redis = create_redis(get_settings().require_redis_url())
+        try:
+            last = await heartbeat.last_beat(redis)
+        finally:
+            await redis.aclose()
+        return None if last is None else time.time() - last
+
+    seconds = asyncio.run(age())
+    if seconds is None or seconds > max_age:
+        raise click.ClickException(f"worker heartbeat is stale: {seconds}")
+    click.echo(f"heartbeat {seconds:.1f}s ago")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,66 @@
+"""Process-wide settings, read once from the environment (and an optional `.env`)."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-change-me"  # noqa: S105 - a placeholder refused outside development
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # Unset in development means "start the embedded servers" (see app/dev/embedded.py).
+    database_url: str | None = None
+    redis_url: str | None = None
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+    # Fernet key(s) for marketplace tokens, comma separated: the first encrypts, all decrypt,
+    # so keys can be rotated. Any string works: non-Fernet values are derived into a key.
+    secrets_key: SecretStr = SecretStr(DEV_SECRET)
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_ttl_minutes: int = Field(default=12 * 60, ge=1)
+
+    wb_feedbacks_base_url: str = "https://feedbacks-api.wildberries.ru"
+    wb_buyer_chat_base_url: str = "https://buyer-chat-api.wildberries.ru"
+    wb_statistics_base_url: str = "https://statistics-api.wildberries.ru"
+
+    heartbeat_interval_seconds: float = Field(default=15.0, gt=0)
+    # /readyz fails when the worker's last heartbeat is older than this.
+    heartbeat_max_age_seconds: float = Field(default=60.0, gt=0)
+
+    # Where the embedded Postgres/Redis keep their data (git-ignored).
+    data_dir: str = ".data"
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_dev(self) -> "Settings":
+        if self.env == "production":
+            for name in ("secrets_key", "jwt_secret"):
+                if getattr(self, name).get_secret_value() == DEV_SECRET:
+                    raise ValueError(f"{name.upper()} must be set in production")
+            if not self.database_url or not self.redis_url:
+                raise ValueError("DATABASE_URL and REDIS_URL must be set in production")
+        return self
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (make run starts an embedded Postgres)")
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("REDIS_URL is not set (make run starts an embedded Redis)")
+        return self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,52 @@
+"""FastAPI application factory. Engines and clients live on app.state for the app's lifetime."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import api_router
+from app.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestIdMiddleware
+from app.core.redis import create_redis
+from app.core.security import SecretBox
+from app.health.router import router as health_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.secret_box = SecretBox(settings.secrets_key.get_secret_value())
+        app.state.engine = create_engine(settings)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.redis = create_redis(settings.require_redis_url())
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Sellerdesk",
+        version="0.1.0",
+        summary="Reviews, questions and buyer chats of marketplace sellers in one inbox.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app
+
+
+def asgi() -> FastAPI:
+    """Entry point for `uvicorn --factory app.main:asgi`: logging first, then the app."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, process="api")
+    return create_app(settings)

@@ -1,0 +1,21 @@
+"""Every table, imported in one place so Alembic and the tests see the whole metadata."""
+
+from app.auth.models import ApiToken, User
+from app.core.base import Base
+from app.interactions.models import ChatMessage, Interaction, InteractionEvent
+from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
+from app.sync.models import SyncCursor, SyncRun
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "ChatMessage",
+    "Interaction",
+    "InteractionEvent",
+    "MarketplaceAccount",
+    "Seller",
+    "SellerSettings",
+    "SyncCursor",
+    "SyncRun",
+    "User",
+]

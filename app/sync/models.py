@@ -1,0 +1,68 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.base import Base, IdMixin, TimestampMixin, enum_check
+
+SYNC_CHANNELS = ("review", "question", "chat", "stats")
+RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "skipped")
+TRIGGERS = ("beat", "manual")
+
+
+class SyncCursor(IdMixin, TimestampMixin, Base):
+    """Incremental state per seller+marketplace+channel, advanced only after the data is committed.
+
+    `state` holds the watermark (reviews/questions) or the event cursor (chats).
+    """
+
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("seller_id", "marketplace", "channel"),)
+
+    seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+
+
+class SyncRun(IdMixin, Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        CheckConstraint(enum_check("channel", SYNC_CHANNELS), name="channel"),
+        CheckConstraint(enum_check("status", RUN_STATUSES), name="status"),
+        CheckConstraint(enum_check("trigger", TRIGGERS), name="trigger"),
+        Index("ix_sync_runs_seller_created", "seller_id", "created_at", "id"),
+        Index("ix_sync_runs_seller_channel_created", "seller_id", "channel", "created_at"),
+    )
+
+    seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))
+    full_resync: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fetched: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rate_limited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,60 @@
+"""The Celery app: Redis broker, beat schedule, settings chosen so a killed worker loses nothing."""
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging
+
+from app.config import get_settings
+from app.core.logging import configure_logging
+
+# Longest task we expect, with margin. Redis redelivers an unacked task after this long, so it
+# must exceed every task's run time or a slow task would be run twice in parallel.
+VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
+
+TASK_MODULES = ["app.health.tasks"]
+
+
+def create_celery() -> Celery:
+    settings = get_settings()
+    broker = settings.redis_url or "redis://127.0.0.1:6379/0"
+    app = Celery("sellerdesk", broker=broker, include=TASK_MODULES)
+    transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    app.conf.update(
+        # Ack only after the task ran, and re-queue it when the worker process dies mid-task
+        # (SIGKILL, OOM): every task is idempotent, so running twice is safe, losing one is not.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # Take one task at a time: with acks_late, prefetched tasks would sit unacked behind a
+        # long sync and be redelivered to another worker after the visibility timeout.
+        worker_prefetch_multiplier=1,
+        # Nothing reads task results: state lives in Postgres (sync_runs, outbound_replies).
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options=transport_options,
+        result_backend_transport_options=transport_options,
+        visibility_timeout=VISIBILITY_TIMEOUT_SECONDS,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        timezone="UTC",
+        beat_schedule={
+            "health.heartbeat": {
+                "task": "health.heartbeat",
+                "schedule": settings.heartbeat_interval_seconds,
+                "options": {"expires": settings.heartbeat_interval_seconds},
+            },
+        },
+    )
+    return app
+
+
+@setup_logging.connect
+def _use_our_logging(**_: Any) -> None:
+    """Worker and beat log through our handler (JSON in production), not Celery's own."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format, process="worker")
+
+
+celery_app = create_celery()

@@ -1,0 +1,106 @@
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.config import Settings, get_settings
+from app.core.db import create_engine
+from app.core.deps import get_session
+from app.core.redis import create_redis
+from app.main import create_app
+from tests.services import Services, alembic, recreate_database, start_services
+
+TEST_DB = "sellerdesk_test"
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    services = start_services()
+    yield services
+    services.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(services: Services) -> Iterator[Settings]:
+    database_url = recreate_database(services, TEST_DB)
+    alembic(database_url, "upgrade", "head")
+    # Code that reads the environment (Celery tasks, the CLI) sees the same servers.
+    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "ENV")}
+    os.environ.update(DATABASE_URL=database_url, REDIS_URL=services.redis_url, ENV="test")
+    get_settings.cache_clear()
+    yield Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=services.redis_url,
+        secrets_key=Fernet.generate_key().decode(),
+        jwt_secret="test-jwt-secret-with-enough-entropy-0123456789",
+        heartbeat_max_age_seconds=60,
+    )
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """Each test runs inside one outer transaction that is rolled back at the end."""
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        yield conn
+        await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    # Commits inside the code under test release savepoints; the outer rollback undoes all.
+    async with AsyncSession(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = create_redis(settings.require_redis_url())
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def app(settings: Settings, session: AsyncSession, redis: Redis) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = test_session
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client

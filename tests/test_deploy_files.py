@@ -1,0 +1,99 @@
+"""No Docker engine where this is developed: these checks keep the files honest by reading."""
+
+import importlib
+import re
+
+import yaml
+
+from app.cli import cli
+from tests.services import ROOT
+
+DOCKER_INSTRUCTIONS = {
+    "FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
+    "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
+}  # fmt: skip
+APP_SERVICES = {"api", "worker", "beat", "migrate"}
+
+
+def _compose() -> dict[str, dict[str, object]]:
+    services: dict[str, dict[str, object]] = yaml.safe_load(
+        (ROOT / "docker-compose.yml").read_text()
+    )["services"]
+    return services
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def _assert_runnable(command: list[str]) -> None:
+    """The python entry points a container command names exist in the code."""
+    assert command[:2] == ["python", "-m"], command
+    module = command[2]
+    if module == "uvicorn":
+        target = command[command.index("--factory") + 1]
+        mod, attr = target.split(":")
+        assert callable(getattr(importlib.import_module(mod), attr))
+    elif module == "celery":
+        importlib.import_module(command[command.index("-A") + 1])
+    elif module == "app.cli":
+        assert command[3] in cli.commands  # type: ignore[attr-defined]
+    else:
+        assert module == "alembic", command
+
+
+def test_dockerfile_is_well_formed_and_installs_from_the_lock() -> None:
+    instructions = _dockerfile_instructions()
+
+    assert instructions[0][0] == "FROM"
+    assert {name for name, _ in instructions} <= DOCKER_INSTRUCTIONS
+    assert any(n == "COPY" and "requirements.lock" in a for n, a in instructions)
+    assert any(n == "RUN" and "-r requirements.lock" in a for n, a in instructions)
+    assert any(n == "USER" for n, _ in instructions)
+    cmd = next(a for n, a in instructions if n == "CMD")
+    _assert_runnable(yaml.safe_load(cmd))
+
+
+def test_compose_has_every_service_with_healthchecks_and_one_image() -> None:
+    services = _compose()
+
+    assert {"api", "worker", "beat", "postgres", "redis"} <= set(services)
+    for name in ("api", "worker", "beat", "postgres", "redis"):
+        assert "test" in services[name]["healthcheck"], name  # type: ignore[operator]
+    images = {services[name]["image"] for name in APP_SERVICES}
+    assert images == {"sellerdesk:latest"}
+
+
+def test_compose_commands_name_code_that_exists() -> None:
+    services = _compose()
+
+    for name in APP_SERVICES:
+        command = services[name]["command"]
+        assert isinstance(command, list)
+        _assert_runnable(command)
+
+
+def test_compose_keeps_secrets_out_of_the_file() -> None:
+    for name in APP_SERVICES:
+        env = _compose()[name]["environment"]
+        assert isinstance(env, dict)
+        assert env["SECRETS_KEY"].startswith("${SECRETS_KEY:?")
+        assert env["JWT_SECRET"].startswith("${JWT_SECRET:?")
+        assert env["ENV"] == "production"
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```(?:sh|bash)?\n(.*?)```", readme, re.S)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert [c for c in commands if c] == ["make run", "make test"]
+
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert any(line.split()[:2] == ["make", "test"] for line in ci.splitlines())
