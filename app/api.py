@@ -3,8 +3,12 @@
 from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
+from app.interactions.router import router as interactions_router
 from app.sellers.router import router as sellers_router
+from app.sync.router import router as sync_router
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth_router)
 api_router.include_router(sellers_router)
+api_router.include_router(sync_router)
+api_router.include_router(interactions_router)

@@ -11,7 +11,9 @@ from app.auth import repository as auth_repository
 from app.auth import service as auth_service
 from app.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, transaction
+from app.core.security import SecretBox
 from app.sellers import service as sellers_service
+from app.sync import service as sync_service
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo"  # noqa: S105 - documented development-only credentials
@@ -37,28 +39,48 @@ def migrate() -> None:
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], check=True)
 
 
-async def _ensure_operator(email: str, password: str, seller_name: str, role: str) -> bool:
-    engine = create_engine(get_settings(), pool_size=1)
+async def _ensure_operator(
+    email: str, password: str, seller_name: str, role: str, wb_token: str | None = None
+) -> bool:
+    """Create the seller and its owner unless the email exists; with `wb_token`, (re)connect its
+    Wildberries account and queue a first sync. True when the operator was created."""
+    settings = get_settings()
+    engine = create_engine(settings, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            if await auth_repository.get_user_by_email(session, email) is not None:
-                return False
-            seller = await sellers_service.create_seller(session, seller_name)
-            await auth_service.create_user(
-                session, seller_id=seller.id, email=email, password=password, role=role
-            )
-            return True
+            user = await auth_repository.get_user_by_email(session, email)
+            created = user is None
+            if user is None:
+                seller = await sellers_service.create_seller(session, seller_name)
+                user = await auth_service.create_user(
+                    session, seller_id=seller.id, email=email, password=password, role=role
+                )
+            if wb_token:
+                box = SecretBox(settings.secrets_key.get_secret_value())
+                await sellers_service.ensure_account(
+                    session, box, seller_id=user.seller_id, marketplace="wildberries",
+                    token=wb_token,
+                )  # fmt: skip
+                await sync_service.request_runs(
+                    session, user.seller_id, sync_service.CHANNELS, trigger="manual"
+                )
+            return created
     finally:
         await engine.dispose()
 
 
 @cli.command("create-demo")
-def create_demo() -> None:
+@click.option("--wb-token", default=None, help="Connect the demo seller to this (sandbox) token.")
+def create_demo(wb_token: str | None) -> None:
     """Create the demo seller and operator (development only; idempotent)."""
     if get_settings().env != "development":
         raise click.ClickException("the demo operator exists only in development (ENV)")
-    created = asyncio.run(_ensure_operator(DEMO_EMAIL, DEMO_PASSWORD, "Demo shop", "owner"))
+    created = asyncio.run(
+        _ensure_operator(DEMO_EMAIL, DEMO_PASSWORD, "Demo shop", "owner", wb_token)
+    )
     click.echo(f"demo operator {DEMO_EMAIL} {'created' if created else 'already exists'}")
+    if wb_token:
+        click.echo("demo seller connected to the sandbox; first sync queued")
 
 
 @cli.command("create-operator")

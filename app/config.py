@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     wb_buyer_chat_base_url: str = "https://buyer-chat-api.wildberries.ru"
     wb_statistics_base_url: str = "https://statistics-api.wildberries.ru"
 
+    # How often beat looks for sellers due a sync (each seller has its own interval).
+    sync_tick_seconds: float = Field(default=30.0, gt=0)
+
     heartbeat_interval_seconds: float = Field(default=15.0, gt=0)
     # /readyz fails when the worker's last heartbeat is older than this.
     heartbeat_max_age_seconds: float = Field(default=60.0, gt=0)

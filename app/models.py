@@ -4,7 +4,7 @@ from app.auth.models import ApiToken, User
 from app.core.base import Base
 from app.interactions.models import ChatMessage, Interaction, InteractionEvent
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
-from app.sync.models import SyncCursor, SyncRun
+from app.sync.models import SyncCursor, SyncError, SyncRun
 
 __all__ = [
     "ApiToken",
@@ -16,6 +16,7 @@ __all__ = [
     "Seller",
     "SellerSettings",
     "SyncCursor",
+    "SyncError",
     "SyncRun",
     "User",
 ]

@@ -44,11 +44,18 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 @asynccontextmanager
 async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One session, committed when the block ends cleanly and rolled back otherwise."""
+    """One session, committed when the block ends cleanly and rolled back otherwise.
+
+    Tasks deferred on the session are published after the commit (and dropped on rollback).
+    """
+    from app.worker import enqueue
+
     async with maker() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
+            enqueue.drop_deferred(session)
             await session.rollback()
             raise
+        await enqueue.publish_deferred(session)

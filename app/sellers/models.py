@@ -80,6 +80,8 @@ class SellerSettings(TimestampMixin, Base):
     draft_model: Mapped[str | None] = mapped_column(String(200))
     draft_base_url: Mapped[str | None] = mapped_column(String(500))
     draft_api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Marketplace limit overrides per API category: {"feedbacks": {"rate": 3, "burst": 6}}.
+    rate_limits: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     auto_reply_policy: Mapped[dict[str, Any]] = mapped_column(
         JSONB, default=dict, server_default="{}"
     )

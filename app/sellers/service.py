@@ -60,6 +60,24 @@ async def connect_account(
     return account
 
 
+async def ensure_account(
+    session: AsyncSession, box: SecretBox, *, seller_id: int, marketplace: str, token: str
+) -> MarketplaceAccount:
+    """Connect, or rotate the token of the existing account (idempotent)."""
+    existing = await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace
+    )
+    if existing is None:
+        return await connect_account(
+            session, box, seller_id=seller_id, marketplace=marketplace, name="", token=token
+        )
+    if box.decrypt(existing.token_encrypted) != token:
+        return await rotate_token(
+            session, box, seller_id=seller_id, account_id=existing.id, token=token
+        )
+    return existing
+
+
 async def rotate_token(
     session: AsyncSession, box: SecretBox, *, seller_id: int, account_id: int, token: str
 ) -> MarketplaceAccount:

@@ -66,3 +66,20 @@ class SyncRun(IdMixin, Base):
     rate_limited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncError(IdMixin, Base):
+    """An item the marketplace sent that we could not normalise: kept with its raw payload."""
+
+    __tablename__ = "sync_errors"
+    __table_args__ = (Index("ix_sync_errors_seller_created", "seller_id", "created_at"),)
+
+    seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str] = mapped_column(Text)
+    raw: Mapped[Any] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

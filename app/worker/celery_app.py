@@ -12,7 +12,7 @@ from app.core.logging import configure_logging
 # must exceed every task's run time or a slow task would be run twice in parallel.
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 
-TASK_MODULES = ["app.health.tasks"]
+TASK_MODULES = ["app.health.tasks", "app.sync.tasks"]
 
 
 def create_celery() -> Celery:
@@ -40,6 +40,11 @@ def create_celery() -> Celery:
         worker_send_task_events=False,
         timezone="UTC",
         beat_schedule={
+            "sync.tick": {
+                "task": "sync.tick",
+                "schedule": settings.sync_tick_seconds,
+                "options": {"expires": settings.sync_tick_seconds},
+            },
             "health.heartbeat": {
                 "task": "health.heartbeat",
                 "schedule": settings.heartbeat_interval_seconds,

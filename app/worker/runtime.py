@@ -44,13 +44,17 @@ def redis() -> Redis:
     return _rt.redis
 
 
-@asynccontextmanager
-async def task_session() -> AsyncIterator[AsyncSession]:
-    """The task's transaction: committed when the block ends, rolled back on error."""
+def sessionmaker() -> async_sessionmaker[AsyncSession]:
     if _rt.sessionmaker is None:
         _rt.engine = create_engine(get_settings(), pool_size=2)
         _rt.sessionmaker = create_sessionmaker(_rt.engine)
-    async with transaction(_rt.sessionmaker) as session:
+    return _rt.sessionmaker
+
+
+@asynccontextmanager
+async def task_session() -> AsyncIterator[AsyncSession]:
+    """The task's transaction: committed when the block ends, rolled back on error."""
+    async with transaction(sessionmaker()) as session:
         yield session
 
 

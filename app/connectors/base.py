@@ -1,0 +1,17 @@
+"""What every marketplace connector raises. Callers branch on these, never on HTTP details."""
+
+
+class ConnectorError(Exception):
+    """A marketplace call failed."""
+
+
+class AuthError(ConnectorError):
+    """The token is wrong, expired or lacks the category (401/403). Retrying will not help."""
+
+
+class BadRequest(ConnectorError):
+    """The marketplace refused the request itself (400/404/422). Retrying will not help."""
+
+
+class TransientError(ConnectorError):
+    """5xx, timeouts, 429s or maintenance that outlasted our bounded retries."""

@@ -1,0 +1,221 @@
+"""The read loops of one run: reviews/questions by date windows, chats by the event cursor.
+
+Every page is one transaction: its upserts, its sync errors, the run's counters and the cursor
+that covers it commit together, so the cursor never moves past data that is not stored.
+"""
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.connectors.wildberries import mapping
+from app.connectors.wildberries.client import WildberriesClient
+from app.connectors.wildberries.schemas import Chat, ChatEvent
+from app.core.db import transaction
+from app.sync import repository
+
+# Incremental reads start this far before the watermark: the edge is re-read, dedup makes it free.
+OVERLAP_SECONDS = 300
+
+
+@dataclass
+class RunContext:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    client: WildberriesClient
+    seller: mapping.SellerContext
+    run_id: int
+    channel: str
+    full_resync: bool
+    _requests_seen: int = field(default=0, init=False)
+    _limited_seen: int = field(default=0, init=False)
+
+    def call_counts(self) -> dict[str, int]:
+        """Requests and 429s since the last call, for the run's counters."""
+        stats = self.client.stats
+        counts = {
+            "requests": stats.requests - self._requests_seen,
+            "rate_limited": stats.rate_limited - self._limited_seen,
+        }
+        self._requests_seen, self._limited_seen = stats.requests, stats.rate_limited
+        return counts
+
+
+@dataclass
+class Normalized:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    newest: int | None = None  # Unix seconds of the newest valid item
+
+
+def _error(job: RunContext, raw: Any, exc: Exception, external_id: Any = None) -> dict[str, Any]:
+    if external_id is None and isinstance(raw, dict):
+        external_id = raw.get("id") or raw.get("eventID") or raw.get("chatID")
+    message = str(exc) if not isinstance(exc, ValidationError) else _validation_text(exc)
+    return {
+        "seller_id": job.seller.seller_id,
+        "run_id": job.run_id,
+        "channel": job.channel,
+        "external_id": str(external_id)[:128] if isinstance(external_id, str | int) else None,
+        "error": message[:2000],
+        "raw": raw,
+    }
+
+
+def _validation_text(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+    )
+
+
+def normalize_list(job: RunContext, items: list[Any]) -> Normalized:
+    to_row = mapping.feedback_row if job.channel == "review" else mapping.question_row
+    out = Normalized()
+    for raw in items:
+        try:
+            row = to_row(raw, job.seller)
+        except (ValidationError, ValueError, TypeError) as exc:
+            out.errors.append(_error(job, raw, exc))
+            continue
+        out.rows.append(row)
+        second = int(row["occurred_at"].timestamp())
+        out.newest = second if out.newest is None else max(out.newest, second)
+    return out
+
+
+async def _commit_page(
+    job: RunContext,
+    fetched: int,
+    batch: Normalized,
+    cursor_patch: dict[str, Any] | None,
+) -> None:
+    async with transaction(job.sessionmaker) as session:
+        created, updated, _ = await repository.upsert_interactions(session, batch.rows)
+        await repository.record_errors(session, batch.errors)
+        if cursor_patch:
+            await repository.merge_cursor_state(
+                session, job.seller.seller_id, job.channel, cursor_patch
+            )
+        await repository.add_to_run(
+            session,
+            job.run_id,
+            fetched=fetched,
+            created=created,
+            updated=updated,
+            skipped=len(batch.rows) - created - updated,
+            errors=len(batch.errors),
+            **job.call_counts(),
+        )
+
+
+async def sync_list(job: RunContext) -> None:
+    """Reviews or questions: both the unanswered and the answered list (WB requires the flag)."""
+    channel: Literal["review", "question"] = "review" if job.channel == "review" else "question"
+    async with transaction(job.sessionmaker) as session:
+        state = await repository.get_cursor_state(session, job.seller.seller_id, channel)
+    remote_unanswered: int | None = None
+    for key, answered in (("unanswered", False), ("answered", True)):
+        watermark = None if job.full_resync else state.get(key)
+        since = watermark - OVERLAP_SECONDS if isinstance(watermark, int) else None
+        async for page in job.client.iter_items(channel, is_answered=answered, date_from=since):
+            if not answered and remote_unanswered is None:
+                remote_unanswered = page.count_unanswered
+            batch = normalize_list(job, page.items)
+            patch = None
+            if batch.newest is not None:
+                watermark = max(batch.newest, watermark or 0)
+                patch = {key: watermark}
+            await _commit_page(job, len(page.items), batch, patch)
+    await _reconcile(job, channel, remote_unanswered)
+
+
+async def _reconcile(
+    job: RunContext, channel: Literal["review", "question"], remote_unanswered: int | None
+) -> None:
+    """Items answered elsewhere (seller portal) leave the unanswered list without appearing in
+    the incremental answered window. When our open count disagrees with the marketplace's,
+    re-read the answered list from our oldest open item: a bounded, rare catch-up."""
+    if remote_unanswered is None:
+        return
+    async with transaction(job.sessionmaker) as session:
+        local = await repository.open_counts(session, job.seller.seller_id, channel)
+        oldest = await repository.oldest_open(session, job.seller.seller_id, channel)
+    if local <= remote_unanswered or oldest is None:
+        return
+    since = int(oldest.timestamp()) - OVERLAP_SECONDS
+    async for page in job.client.iter_items(channel, is_answered=True, date_from=since):
+        await _commit_page(job, len(page.items), normalize_list(job, page.items), None)
+
+
+async def sync_chats(job: RunContext) -> None:
+    """The chat list for metadata (reply signs, names, product), then new events by cursor."""
+    async with transaction(job.sessionmaker) as session:
+        state = await repository.get_cursor_state(session, job.seller.seller_id, "chat")
+    meta: dict[str, Chat] = {}
+    meta_errors: list[dict[str, Any]] = []
+    for raw in await job.client.chats():
+        try:
+            chat = mapping.parse_chat(raw)
+        except ValidationError as exc:
+            meta_errors.append(_error(job, raw, exc))
+            continue
+        meta[chat.chatID] = chat
+    if meta_errors:
+        await _commit_page(job, 0, Normalized(errors=meta_errors), None)
+
+    next_ms = None if job.full_resync else state.get("next")
+    async for page in job.client.iter_events(next_ms if isinstance(next_ms, int) else None):
+        events, errors = _valid_events(job, page.events)
+        patch = {"next": page.next} if page.next else None
+        await _commit_events(job, len(page.events), events, errors, meta, patch)
+
+
+def _valid_events(job: RunContext, raws: list[Any]) -> tuple[list[ChatEvent], list[dict[str, Any]]]:
+    events, errors = [], []
+    for raw in raws:
+        try:
+            events.append(mapping.chat_event(raw))
+        except ValidationError as exc:
+            errors.append(_error(job, raw, exc))
+    events.sort(key=lambda e: e.addTimestamp)
+    return events, errors
+
+
+async def _commit_events(
+    job: RunContext,
+    fetched: int,
+    events: list[ChatEvent],
+    errors: list[dict[str, Any]],
+    meta: dict[str, Chat],
+    cursor_patch: dict[str, Any] | None,
+) -> None:
+    by_chat: dict[str, list[ChatEvent]] = defaultdict(list)
+    for event in events:
+        by_chat[event.chatID].append(event)
+    rows = [
+        mapping.chat_row(chat_id, chat_events, meta.get(chat_id), job.seller)
+        for chat_id, chat_events in by_chat.items()
+    ]
+    async with transaction(job.sessionmaker) as session:
+        created, updated, ids = await repository.upsert_interactions(session, rows, chat=True)
+        messages = [
+            mapping.message_row(e, job.seller.seller_id) | {"interaction_id": ids[e.chatID]}
+            for e in itertools.chain.from_iterable(by_chat.values())
+        ]
+        new_messages = await repository.insert_messages(session, messages)
+        await repository.record_errors(session, errors)
+        if cursor_patch:
+            await repository.merge_cursor_state(session, job.seller.seller_id, "chat", cursor_patch)
+        await repository.add_to_run(
+            session,
+            job.run_id,
+            fetched=fetched,
+            created=created,
+            updated=updated,
+            skipped=len(events) - new_messages,
+            errors=len(errors),
+            **job.call_counts(),
+        )

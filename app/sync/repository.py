@@ -1,0 +1,168 @@
+"""All SQL of the sync: idempotent upserts, cursors, runs and errors. Every statement is scoped
+to one seller."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, and_, case, func, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.interactions.models import ChatMessage, Interaction
+from app.sync.models import SyncCursor, SyncError, SyncRun
+
+IDENTITY = ("seller_id", "marketplace", "channel", "external_id")
+# Refreshed on every sight of an item (light update); everything else is written once (heavy).
+VOLATILE = ("text", "pros", "cons", "rating", "photos_count", "extra")
+
+
+def _dedup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per identity (the last wins): ON CONFLICT cannot touch a row twice."""
+    by_key = {tuple(row[k] for k in IDENTITY): row for row in rows}
+    return list(by_key.values())
+
+
+async def upsert_interactions(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, chat: bool = False
+) -> tuple[int, int, dict[str, int]]:
+    """Insert new items fully, refresh volatile fields of known ones, skip unchanged ones.
+
+    Returns (created, updated, {external_id: id}) for the rows written.
+    """
+    if not rows:
+        return 0, 0, {}
+    stmt = insert(Interaction)
+    new = stmt.excluded
+    current = Interaction.__table__.c
+    # A reply we sent stays pending while the marketplace moderates it (product.md §1).
+    keep_pending = and_(
+        current.status == "pending_reply",
+        new.status == "open",
+        current.reply_pending_until > func.now(),
+    )
+    keep_closed = current.status == "closed"
+    values: dict[str, Any] = {name: getattr(new, name) for name in VOLATILE}
+    values |= {
+        "status": case((keep_closed | keep_pending, current.status), else_=new.status),
+        "needs_response": case(
+            (keep_closed, current.needs_response), (keep_pending, False), else_=new.needs_response
+        ),
+        "first_response_at": func.coalesce(current.first_response_at, new.first_response_at),
+        "updated_at": func.now(),
+    }
+    if chat:  # a chat's SLA clock restarts with each new unanswered buyer message
+        values |= {
+            "intent": new.intent,
+            "priority": new.priority,
+            "priority_reason": new.priority_reason,
+            "sla_due_at": case(
+                (and_(current.status == "open", new.status == "open"), current.sla_due_at),
+                else_=new.sla_due_at,
+            ),
+            "customer_name": func.coalesce(new.customer_name, current.customer_name),
+            "order_id": func.coalesce(new.order_id, current.order_id),
+            "nm_id": func.coalesce(new.nm_id, current.nm_id),
+        }
+    changed = or_(
+        *(current[name].is_distinct_from(getattr(new, name)) for name in VOLATILE),
+        current.status.is_distinct_from(new.status),
+        current.needs_response.is_distinct_from(new.needs_response),
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=list(IDENTITY), set_=values, where=None if chat else changed
+    ).returning(
+        Interaction.id,
+        Interaction.external_id,
+        literal_column("(xmax = 0)", Boolean).label("inserted"),
+    )
+    result = await session.execute(upsert, _dedup(rows))
+    ids: dict[str, int] = {}
+    created = updated = 0
+    for row in result:
+        ids[row.external_id] = row.id
+        created += bool(row.inserted)
+        updated += not row.inserted
+    return created, updated, ids
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    stmt = (
+        insert(ChatMessage)
+        .on_conflict_do_nothing(index_elements=["seller_id", "external_id"])
+        .returning(ChatMessage.id)
+    )
+    result = await session.execute(stmt, list({r["external_id"]: r for r in rows}.values()))
+    return len(result.all())
+
+
+async def open_counts(session: AsyncSession, seller_id: int, channel: str) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(Interaction)
+        .where(
+            Interaction.seller_id == seller_id,
+            Interaction.marketplace == "wildberries",
+            Interaction.channel == channel,
+            Interaction.status.in_(("open", "pending_reply")),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def oldest_open(session: AsyncSession, seller_id: int, channel: str) -> datetime | None:
+    result = await session.execute(
+        select(func.min(Interaction.occurred_at)).where(
+            Interaction.seller_id == seller_id,
+            Interaction.marketplace == "wildberries",
+            Interaction.channel == channel,
+            Interaction.status.in_(("open", "pending_reply")),
+        )
+    )
+    return result.scalar_one()
+
+
+async def record_errors(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(SyncError), list(rows))
+
+
+async def get_cursor_state(session: AsyncSession, seller_id: int, channel: str) -> dict[str, Any]:
+    result = await session.execute(
+        select(SyncCursor.state).where(
+            SyncCursor.seller_id == seller_id,
+            SyncCursor.marketplace == "wildberries",
+            SyncCursor.channel == channel,
+        )
+    )
+    state = result.scalar_one_or_none()
+    return dict(state) if state else {}
+
+
+async def merge_cursor_state(
+    session: AsyncSession, seller_id: int, channel: str, patch: dict[str, Any]
+) -> None:
+    """Merge `patch` into the cursor, in the caller's transaction (with the data it covers)."""
+    stmt = insert(SyncCursor).values(
+        seller_id=seller_id, marketplace="wildberries", channel=channel, state=patch
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["seller_id", "marketplace", "channel"],
+        set_={"state": SyncCursor.state.op("||")(stmt.excluded.state), "updated_at": func.now()},
+    )
+    await session.execute(stmt)
+
+
+async def get_run(session: AsyncSession, run_id: int) -> SyncRun | None:
+    return await session.get(SyncRun, run_id, with_for_update=False)
+
+
+async def add_to_run(session: AsyncSession, run_id: int, **counts: int) -> None:
+    columns = SyncRun.__table__.c
+    await session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values({name: columns[name] + value for name, value in counts.items() if value})
+    )
