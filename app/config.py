@@ -35,6 +35,9 @@ class Settings(BaseSettings):
 
     # How often beat looks for sellers due a sync (each seller has its own interval).
     sync_tick_seconds: float = Field(default=30.0, gt=0)
+    # A sync holds its seller+channel lock this long past its last renewal; after a worker dies
+    # the run is resumed once the lock has expired.
+    sync_lock_ttl_seconds: float = Field(default=60.0, ge=1)
 
     heartbeat_interval_seconds: float = Field(default=15.0, gt=0)
     # /readyz fails when the worker's last heartbeat is older than this.

@@ -18,9 +18,11 @@ API_HOST = "127.0.0.1"
 API_PORT = int(os.environ.get("API_PORT", "8000"))
 EMBEDDED_PG_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "63799"))
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
+SANDBOX_TOKEN_PREFIX = "SANDBOX_DEMO_TOKEN="  # noqa: S105 - a line marker, not a secret
 STOP_TIMEOUT_SECONDS = 15
 
-COLORS = {"api": "36", "worker": "35", "beat": "33", "stack": "32"}
+COLORS = {"api": "36", "worker": "35", "beat": "33", "stack": "32", "sandbox": "34"}
 
 
 def say(name: str, line: str) -> None:
@@ -36,6 +38,9 @@ class Child:
     argv: list[str]
     proc: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = field(default=None, repr=False)
+    lines: list[str] = field(default_factory=list, repr=False)  # kept until `ready` is set
+    ready: threading.Event = field(default_factory=threading.Event, repr=False)
+    ready_marker: str | None = None
 
     def start(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(  # noqa: S603 - our own fixed argv
@@ -53,7 +58,11 @@ class Child:
         assert self.proc is not None
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            say(self.name, raw.decode(errors="replace").rstrip())
+            line = raw.decode(errors="replace").rstrip()
+            if self.ready_marker and not self.ready.is_set() and line.startswith(self.ready_marker):
+                self.lines.append(line)
+                self.ready.set()
+            say(self.name, line)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -81,6 +90,7 @@ class Stack:
         self.redis: EmbeddedRedis | None = None
         self.children: list[Child] = []
         self.stopping = threading.Event()
+        self.watching = False
 
     def run(self) -> int:
         signal.signal(signal.SIGINT, self._on_signal)
@@ -90,6 +100,7 @@ class Stack:
             self._prepare(env)
             self._start_children(env)
             self._banner()
+            self.watching = True
             return self._watch()
         except KeyboardInterrupt:
             return 130
@@ -101,7 +112,7 @@ class Stack:
             return
         self.stopping.set()
         say("stack", f"{signal.Signals(signum).name} received, stopping everything…")
-        if not self.children:  # still starting up: unwind through the finally block
+        if not self.watching:  # still starting up: unwind through the finally block
             raise KeyboardInterrupt
 
     def _start_services(self) -> dict[str, str]:
@@ -120,14 +131,36 @@ class Stack:
     def _prepare(self, env: dict[str, str]) -> None:
         say("stack", "migrating the database to head")
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], env=env, check=True)
-        if self.settings.env == "development":
-            subprocess.run([sys.executable, "-m", "app.cli", "create-demo"], env=env, check=True)
+        if self.settings.env != "development":
+            return
+        demo = [sys.executable, "-m", "app.cli", "create-demo"]
+        if "WB_FEEDBACKS_BASE_URL" not in os.environ:  # no real marketplace given: the sandbox
+            demo += ["--wb-token", self._start_sandbox(env)]
+        subprocess.run(demo, env=env, check=True)  # noqa: S603 - our own argv
+
+    def _start_sandbox(self, env: dict[str, str]) -> str:
+        """Start the marketplace sandbox with a demo seller; point the connectors at it."""
+        sandbox = Child(
+            "sandbox",
+            [sys.executable, "-m", "app.sandbox", "--host", API_HOST,
+             "--port", str(SANDBOX_PORT), "--demo"],
+            ready_marker=SANDBOX_TOKEN_PREFIX,
+        )  # fmt: skip
+        self.children.append(sandbox)
+        sandbox.start(env)
+        if not sandbox.ready.wait(60):
+            raise RuntimeError("the sandbox did not print its demo token within 60 s")
+        url = f"http://{API_HOST}:{SANDBOX_PORT}"
+        for name in ("WB_FEEDBACKS_BASE_URL", "WB_BUYER_CHAT_BASE_URL", "WB_STATISTICS_BASE_URL"):
+            env[name] = url
+        say("stack", f"marketplace sandbox on {url} (admin: {url}/docs)")
+        return sandbox.lines[0].removeprefix(SANDBOX_TOKEN_PREFIX).strip()
 
     def _start_children(self, env: dict[str, str]) -> None:
         py = sys.executable
         schedule = str(self.data / "celerybeat-schedule")
         self.data.mkdir(parents=True, exist_ok=True)
-        self.children = [
+        services = [
             Child("api", [py, "-m", "uvicorn", "--factory", "app.main:asgi",
                           "--host", API_HOST, "--port", str(API_PORT), "--no-access-log"]),
             Child("worker", [py, "-m", "celery", "-A", "app.worker.celery_app", "worker",
@@ -135,13 +168,15 @@ class Stack:
             Child("beat", [py, "-m", "celery", "-A", "app.worker.celery_app", "beat",
                            "--loglevel", "INFO", "--schedule", schedule]),
         ]  # fmt: skip
-        for child in self.children:
+        for child in services:
             child.start(env)
+            self.children.append(child)
 
     def _banner(self) -> None:
         base = f"http://{API_HOST}:{API_PORT}"
         for line in (
             f"API        {base}   (docs: {base}/docs, readiness: {base}/readyz)",
+            f"Inbox      GET {base}/api/v1/interactions?limit=5  (after login, bearer token)",
             "Login      demo@example.com / demo   (POST /api/v1/auth/login)",
             "Stop       Ctrl-C (stops the API, worker, beat and the embedded servers)",
         ):
@@ -158,7 +193,7 @@ class Stack:
         return 0
 
     def _shutdown(self) -> None:
-        for child in self.children:  # api first: stop taking requests, then worker and beat
+        for child in self.children[::-1]:  # api/worker/beat before the sandbox they call
             child.stop()
         if self.redis:
             self.redis.stop()

@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 CHANNELS = ("review", "question", "chat")
 FINAL_STATUSES = ("succeeded", "partial", "failed", "skipped")
-LOCK_TTL_SECONDS = 60.0
 RUN_TASK = "sync.run"
 
 
@@ -160,14 +159,15 @@ async def execute_run(deps: SyncDeps, run_id: int) -> str:
         seller_id, channel, full = run.seller_id, run.channel, run.full_resync
 
     key, owner = lock_key(seller_id, channel), f"{run_id}:{uuid.uuid4().hex}"
-    if not await locks.acquire(deps.redis, key, owner, LOCK_TTL_SECONDS):
+    ttl = deps.settings.sync_lock_ttl_seconds
+    if not await locks.acquire(deps.redis, key, owner, ttl):
         holder = await locks.owner_of(deps.redis, key) or ""
         if holder.split(":")[0] == str(run_id):
             return "running"  # another delivery of this same run is alive and working
         await _finish(deps, run_id, seller_id, "skipped", f"another sync is running ({holder})")
         return "skipped"
 
-    async with locks.keep_alive(deps.redis, key, owner, LOCK_TTL_SECONDS):
+    async with locks.keep_alive(deps.redis, key, owner, ttl):
         await _start(deps, run_id, seller_id)
         try:
             await _sync(deps, run_id, seller_id, channel, full)

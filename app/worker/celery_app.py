@@ -5,6 +5,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
+import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
 from app.config import get_settings
 from app.core.logging import configure_logging
 

@@ -117,7 +117,7 @@ class ChatEvent(_Item):
     isNewChat: bool = False
     message: EventMessage | None = None
     source: str | None = None
-    addTimestamp: int  # Unix ms
+    addTimestamp: int = Field(strict=True)  # Unix ms; a string here is a broken event
     replySign: str | None = None
     sender: Literal["client", "seller", "wb"] | str = "client"
     clientName: str | None = None

@@ -1,0 +1,39 @@
+"""`python -m app.sandbox [--host 127.0.0.1] [--port 8100] [--demo]`."""
+
+import click
+import uvicorn
+
+from app.sandbox.app import create_sandbox_app
+from app.sandbox.config import SandboxConfig, SellerSpec
+from app.sandbox.state import Sandbox
+
+DEMO = SellerSpec(name="demo", seed=42, reviews=300, questions=120, chats=40)
+
+
+def _seed_demo(sandbox: Sandbox) -> None:
+    seller, _ = sandbox.create_seller(DEMO)
+    click.echo(
+        f"sandbox: demo seller {seller.name!r} (id {seller.id}): {DEMO.reviews} reviews, "
+        f"{DEMO.questions} questions, {DEMO.chats} chats; token:\n{seller.token}"
+    )
+    # One parseable line for supervisors.
+    click.echo(f"SANDBOX_DEMO_TOKEN={seller.token}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8100, show_default=True, type=int)
+@click.option("--demo", is_flag=True, help='Seed one seller named "demo" and print its token.')
+@click.option("--events-page-size", default=1000, show_default=True, type=click.IntRange(1))
+@click.option("--log-level", default="info", show_default=True)
+def main(host: str, port: int, demo: bool, events_page_size: int, log_level: str) -> None:
+    """Wildberries sandbox: feedbacks-api and buyer-chat-api on one host, admin under /_sandbox."""
+    app = create_sandbox_app(SandboxConfig(events_page_size=events_page_size))
+    if demo:
+        _seed_demo(app.state.sandbox)
+    click.echo(f"sandbox: http://{host}:{port} (admin /_sandbox, docs /docs)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+if __name__ == "__main__":
+    main()
