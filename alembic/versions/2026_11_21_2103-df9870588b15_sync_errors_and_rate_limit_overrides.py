@@ -8,8 +8,8 @@ Create Date: 2026-11-21 21:03:26.155366+00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "df9870588b15"
 down_revision: str | None = "2e3b5b499519"
