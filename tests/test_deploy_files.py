@@ -44,6 +44,8 @@ def _assert_runnable(command: list[str]) -> None:
         importlib.import_module(command[command.index("-A") + 1])
     elif module == "app.cli":
         assert command[3] in cli.commands  # type: ignore[attr-defined]
+    elif module == "app.sandbox":
+        assert callable(importlib.import_module("app.sandbox.__main__").main)
     else:
         assert module == "alembic", command
 
@@ -63,17 +65,17 @@ def test_dockerfile_is_well_formed_and_installs_from_the_lock() -> None:
 def test_compose_has_every_service_with_healthchecks_and_one_image() -> None:
     services = _compose()
 
-    assert {"api", "worker", "beat", "postgres", "redis"} <= set(services)
-    for name in ("api", "worker", "beat", "postgres", "redis"):
+    assert {"api", "worker", "beat", "sandbox", "postgres", "redis"} <= set(services)
+    for name in ("api", "worker", "beat", "sandbox", "postgres", "redis"):
         assert "test" in services[name]["healthcheck"], name  # type: ignore[operator]
-    images = {services[name]["image"] for name in APP_SERVICES}
+    images = {services[name]["image"] for name in (*APP_SERVICES, "sandbox")}
     assert images == {"sellerdesk:latest"}
 
 
 def test_compose_commands_name_code_that_exists() -> None:
     services = _compose()
 
-    for name in APP_SERVICES:
+    for name in (*APP_SERVICES, "sandbox"):
         command = services[name]["command"]
         assert isinstance(command, list)
         _assert_runnable(command)
