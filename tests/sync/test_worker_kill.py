@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.core.db import create_engine
 from app.core.security import SecretBox
-from app.dev.embedded import free_port
 from app.interactions.models import Interaction
 from app.sellers import service as sellers_service
 from app.sync import repository, service
@@ -27,26 +26,6 @@ from app.sync.models import SyncRun
 from tests.services import ROOT, Services, alembic, recreate_database_async
 
 REVIEWS = 40_000
-
-
-@pytest.fixture(scope="module")
-def sandbox_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.sandbox", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/_sandbox/health", timeout=1).is_success:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture
