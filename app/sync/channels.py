@@ -4,10 +4,13 @@ Every page is one transaction: its upserts, its sync errors, the run's counters 
 that covers it commit together, so the cursor never moves past data that is not stored.
 """
 
+import asyncio
+import contextlib
 import itertools
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +23,28 @@ from app.sync import repository
 
 # Incremental reads start this far before the watermark: the edge is re-read, dedup makes it free.
 OVERLAP_SECONDS = 300
+
+T = TypeVar("T")
+
+
+async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Yield each page while the next one is already being fetched: reading overlaps writing.
+
+    Only one page is ever ahead, and the cursor still moves only when a page is committed.
+    """
+    ahead = asyncio.ensure_future(anext(pages))
+    try:
+        while True:
+            try:
+                page = await ahead
+            except StopAsyncIteration:
+                return
+            ahead = asyncio.ensure_future(anext(pages))
+            yield page
+    finally:
+        ahead.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await ahead
 
 
 @dataclass
@@ -120,7 +145,8 @@ async def sync_list(job: RunContext) -> None:
     for key, answered in (("unanswered", False), ("answered", True)):
         watermark = None if job.full_resync else state.get(key)
         since = watermark - OVERLAP_SECONDS if isinstance(watermark, int) else None
-        async for page in job.client.iter_items(channel, is_answered=answered, date_from=since):
+        pages = job.client.iter_items(channel, is_answered=answered, date_from=since)
+        async for page in prefetched(pages):
             if not answered and remote_unanswered is None:
                 remote_unanswered = page.count_unanswered
             batch = normalize_list(job, page.items)
@@ -146,7 +172,8 @@ async def _reconcile(
     if local <= remote_unanswered or oldest is None:
         return
     since = int(oldest.timestamp()) - OVERLAP_SECONDS
-    async for page in job.client.iter_items(channel, is_answered=True, date_from=since):
+    pages = job.client.iter_items(channel, is_answered=True, date_from=since)
+    async for page in prefetched(pages):
         await _commit_page(job, len(page.items), normalize_list(job, page.items), None)
 
 
@@ -167,7 +194,8 @@ async def sync_chats(job: RunContext) -> None:
         await _commit_page(job, 0, Normalized(errors=meta_errors), None)
 
     next_ms = None if job.full_resync else state.get("next")
-    async for page in job.client.iter_events(next_ms if isinstance(next_ms, int) else None):
+    pages = job.client.iter_events(next_ms if isinstance(next_ms, int) else None)
+    async for page in prefetched(pages):
         events, errors = _valid_events(job, page.events)
         patch = {"next": page.next} if page.next else None
         await _commit_events(job, len(page.events), events, errors, meta, patch)

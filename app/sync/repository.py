@@ -161,8 +161,6 @@ async def get_run(session: AsyncSession, run_id: int) -> SyncRun | None:
 
 async def add_to_run(session: AsyncSession, run_id: int, **counts: int) -> None:
     columns = SyncRun.__table__.c
-    await session.execute(
-        update(SyncRun)
-        .where(SyncRun.id == run_id)
-        .values({name: columns[name] + value for name, value in counts.items() if value})
-    )
+    increments = {name: columns[name] + value for name, value in counts.items() if value}
+    if increments:
+        await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(increments))
