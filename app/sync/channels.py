@@ -23,6 +23,8 @@ from app.sync import repository
 
 # Incremental reads start this far before the watermark: the edge is re-read, dedup makes it free.
 OVERLAP_SECONDS = 300
+# Rows normalised and upserted at a time: bounds a worker's memory on 5,000-item pages.
+UPSERT_CHUNK = 1000
 
 T = TypeVar("T")
 
@@ -111,29 +113,31 @@ def normalize_list(job: RunContext, items: list[Any]) -> Normalized:
     return out
 
 
-async def _commit_page(
-    job: RunContext,
-    fetched: int,
-    batch: Normalized,
-    cursor_patch: dict[str, Any] | None,
-) -> None:
+async def _store_list_page(
+    job: RunContext, items: list[Any], cursor_key: str | None, watermark: int | None
+) -> int | None:
+    """Normalise and upsert one page in chunks (bounded memory) in one transaction, together
+    with the run's counters and, when `cursor_key` is given, the watermark the page moves to."""
+    counts = dict.fromkeys(("created", "updated", "skipped", "errors"), 0)
     async with transaction(job.sessionmaker) as session:
-        created, updated, _ = await repository.upsert_interactions(session, batch.rows)
-        await repository.record_errors(session, batch.errors)
-        if cursor_patch:
+        for start in range(0, len(items), UPSERT_CHUNK):
+            batch = normalize_list(job, items[start : start + UPSERT_CHUNK])
+            created, updated, _ = await repository.upsert_interactions(session, batch.rows)
+            await repository.record_errors(session, batch.errors)
+            counts["created"] += created
+            counts["updated"] += updated
+            counts["skipped"] += len(batch.rows) - created - updated
+            counts["errors"] += len(batch.errors)
+            if cursor_key and batch.newest is not None:
+                watermark = max(batch.newest, watermark or 0)
+        if cursor_key and watermark is not None:
             await repository.merge_cursor_state(
-                session, job.seller.seller_id, job.channel, cursor_patch
+                session, job.seller.seller_id, job.channel, {cursor_key: watermark}
             )
         await repository.add_to_run(
-            session,
-            job.run_id,
-            fetched=fetched,
-            created=created,
-            updated=updated,
-            skipped=len(batch.rows) - created - updated,
-            errors=len(batch.errors),
-            **job.call_counts(),
+            session, job.run_id, fetched=len(items), **counts, **job.call_counts()
         )
+    return watermark
 
 
 async def sync_list(job: RunContext) -> None:
@@ -149,12 +153,7 @@ async def sync_list(job: RunContext) -> None:
         async for page in prefetched(pages):
             if not answered and remote_unanswered is None:
                 remote_unanswered = page.count_unanswered
-            batch = normalize_list(job, page.items)
-            patch = None
-            if batch.newest is not None:
-                watermark = max(batch.newest, watermark or 0)
-                patch = {key: watermark}
-            await _commit_page(job, len(page.items), batch, patch)
+            watermark = await _store_list_page(job, page.items, key, watermark)
     await _reconcile(job, channel, remote_unanswered)
 
 
@@ -174,7 +173,7 @@ async def _reconcile(
     since = int(oldest.timestamp()) - OVERLAP_SECONDS
     pages = job.client.iter_items(channel, is_answered=True, date_from=since)
     async for page in prefetched(pages):
-        await _commit_page(job, len(page.items), normalize_list(job, page.items), None)
+        await _store_list_page(job, page.items, None, None)
 
 
 async def sync_chats(job: RunContext) -> None:
@@ -191,7 +190,9 @@ async def sync_chats(job: RunContext) -> None:
             continue
         meta[chat.chatID] = chat
     if meta_errors:
-        await _commit_page(job, 0, Normalized(errors=meta_errors), None)
+        async with transaction(job.sessionmaker) as session:
+            await repository.record_errors(session, meta_errors)
+            await repository.add_to_run(session, job.run_id, errors=len(meta_errors))
 
     next_ms = None if job.full_resync else state.get("next")
     pages = job.client.iter_events(next_ms if isinstance(next_ms, int) else None)
