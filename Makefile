@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: run test lint types unit install lock migrate clean
+.PHONY: run test lint types unit install lock migrate clean bench-sync
 
 run: install ## everything up: embedded Postgres/Redis unless URLs are given, migrations, API, worker, beat
 	$(PY) -m app.cli run
@@ -18,7 +18,7 @@ lint: install
 	$(PY) -m ruff format --check .
 
 types: install
-	$(PY) -m mypy app
+	$(PY) -m mypy app bench
 
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -35,6 +35,9 @@ $(VENV)/.installed: requirements-dev.lock
 lock: install ## re-resolve the lock files after editing pyproject.toml
 	$(UV) pip compile --quiet --python-version 3.11 pyproject.toml -o requirements.lock
 	$(UV) pip compile --quiet --python-version 3.11 --extra dev pyproject.toml -o requirements-dev.lock
+
+bench-sync: install ## sync benchmark (embedded Postgres/Redis unless BENCH_DATABASE_URL / BENCH_REDIS_URL)
+	$(PY) -m bench.sync_bench $(BENCH_ARGS)
 
 migrate: install
 	$(PY) -m app.cli migrate
