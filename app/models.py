@@ -2,7 +2,7 @@
 
 from app.auth.models import ApiToken, User
 from app.core.base import Base
-from app.interactions.models import ChatMessage, Interaction, InteractionEvent
+from app.interactions.models import ChatMessage, Interaction, InteractionEvent, LinkCandidate
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
 from app.sync.models import SyncCursor, SyncError, SyncRun
 
@@ -12,6 +12,7 @@ __all__ = [
     "ChatMessage",
     "Interaction",
     "InteractionEvent",
+    "LinkCandidate",
     "MarketplaceAccount",
     "Seller",
     "SellerSettings",

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -27,6 +28,12 @@ STATUSES = ("open", "pending_reply", "responded", "closed")
 PRIORITIES = ("urgent", "high", "normal", "low")
 SOURCES = ("wb_api", "ozon_api", "demo", "fallback")
 DIRECTIONS = ("in", "out")
+
+# Inbox order "priority + SLA": urgent first, then the nearest due time (no due time last).
+PRIORITY_RANK = (
+    "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+)
+SLA_SORT = "coalesce(sla_due_at, 'infinity'::timestamptz)"
 
 # Russian full-text document: text, pros, cons, product name and the customer's name.
 SEARCH_DOCUMENT = (
@@ -55,7 +62,16 @@ class Interaction(IdMixin, TimestampMixin, Base):
         Index("ix_interactions_seller_nm", "seller_id", "nm_id", "occurred_at"),
         Index("ix_interactions_seller_customer", "seller_id", "customer_id"),
         Index("ix_interactions_search", "search_vector", postgresql_using="gin"),
-    )
+        Index(
+            "ix_interactions_seller_priority_sla",
+            "seller_id", "priority_rank", "sla_sort_at", "id",
+        ),
+        Index(
+            "ix_interactions_seller_status_priority_sla",
+            "seller_id", "status", "priority_rank", "sla_sort_at", "id",
+        ),
+        Index("ix_interactions_seller_assignee", "seller_id", "assignee_id"),
+    )  # fmt: skip
 
     seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
     marketplace: Mapped[str] = mapped_column(String(16))
@@ -91,6 +107,12 @@ class Interaction(IdMixin, TimestampMixin, Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     search_vector: Mapped[str] = mapped_column(
         TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True), deferred=True
+    )
+    priority_rank: Mapped[int] = mapped_column(
+        SmallInteger, Computed(PRIORITY_RANK, persisted=True)
+    )
+    sla_sort_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), Computed(SLA_SORT, persisted=True)
     )
 
 
@@ -136,3 +158,40 @@ class InteractionEvent(IdMixin, Base):
     )
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+LINK_LEVELS = ("A", "B", "C")
+LINK_BANDS = ("high", "medium", "low")
+
+
+class LinkCandidate(IdMixin, TimestampMixin, Base):
+    """A possible link between two interactions of one seller, stored in both directions.
+
+    Level B: the same customer or order id (deterministic). Level C: weighted signals (product,
+    time, intent, normalised name, order references): probabilistic, assist-only. Level A (the
+    same product within the window) is a query over `interactions`, not stored pairwise.
+    """
+
+    __tablename__ = "link_candidates"
+    __table_args__ = (
+        UniqueConstraint("source_id", "target_id"),
+        CheckConstraint(enum_check("level", LINK_LEVELS), name="level"),
+        CheckConstraint(enum_check("band", LINK_BANDS), name="band"),
+        CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence"),
+        Index("ix_link_candidates_seller_source", "seller_id", "source_id", "confidence"),
+    )
+
+    seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
+    source_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("interactions.id", ondelete="CASCADE")
+    )
+    target_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(1))
+    deterministic: Mapped[bool] = mapped_column(Boolean)
+    confidence: Mapped[float] = mapped_column(Numeric(4, 3, asdecimal=False))
+    band: Mapped[str] = mapped_column(String(8))
+    match_reason: Mapped[str] = mapped_column(String(64))
+    # Each signal with its weight, e.g. {"same_product_7d": 0.45, "within_24h": 0.2}.
+    signals: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
