@@ -3,7 +3,9 @@
 from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
+from app.demo.router import router as demo_router
 from app.interactions.router import router as interactions_router
+from app.links.router import router as links_router
 from app.sellers.router import router as sellers_router
 from app.sync.router import router as sync_router
 
@@ -12,3 +14,5 @@ api_router.include_router(auth_router)
 api_router.include_router(sellers_router)
 api_router.include_router(sync_router)
 api_router.include_router(interactions_router)
+api_router.include_router(links_router)
+api_router.include_router(demo_router)

@@ -26,6 +26,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = create_engine(settings)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.redis = create_redis(settings.require_redis_url())
+        # Marketplace HTTP transport for the API's own calls (token checks); tests set the
+        # sandbox's httpx.ASGITransport here, production leaves it None (the network).
+        app.state.marketplace_transport = None
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ from app.core.db import create_engine
 from app.core.deps import get_session
 from app.core.redis import create_redis
 from app.main import create_app
+from tests.marketplace import SANDBOX_URL, Marketplace, wire
 from tests.services import Services, alembic, recreate_database, start_services
 
 TEST_DB = "sellerdesk_test"
@@ -87,11 +88,14 @@ async def app(settings: Settings, session: AsyncSession, redis: Redis) -> AsyncI
     app = create_app(settings)
 
     async def test_session() -> AsyncIterator[AsyncSession]:
+        # Each request in a savepoint of its own: a failed request undoes only its own writes,
+        # as its own transaction would, not the test's setup.
+        request_tx = await session.begin_nested()
         try:
             yield session
-            await session.commit()
+            await request_tx.commit()
         except BaseException:
-            await session.rollback()
+            await request_tx.rollback()
             raise
 
     app.dependency_overrides[get_session] = test_session
@@ -104,3 +108,15 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
+
+
+@pytest.fixture
+async def marketplace(app: FastAPI, settings: Settings) -> AsyncIterator[Marketplace]:
+    """The in-process sandbox as the marketplace the API checks tokens against."""
+    from app.sandbox.app import create_sandbox_app
+
+    transport = ASGITransport(app=create_sandbox_app())
+    app.state.marketplace_transport = transport
+    wire(app, settings, SANDBOX_URL)
+    async with AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
+        yield Marketplace(admin)

@@ -1,10 +1,14 @@
 """Test data built through the same services the app uses."""
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.auth.models import User
+from app.interactions.models import ChatMessage, Interaction
 from app.sellers import service as sellers_service
 from app.sellers.models import Seller
 
@@ -36,3 +40,47 @@ async def operator(
     seller = await create_seller(session, shop)
     await create_user(session, seller, email)
     return seller, await login(client, email)
+
+
+async def create_interaction(session: AsyncSession, seller: Seller, **fields: Any) -> Interaction:
+    """An interaction with sensible defaults; override any column."""
+    global _sequence
+    _sequence += 1
+    values: dict[str, Any] = {
+        "marketplace": "wildberries",
+        "channel": "review",
+        "external_id": f"ext-{_sequence}",
+        "status": "open",
+        "priority": "normal",
+        "needs_response": True,
+        "source": "wb_api",
+        "occurred_at": datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=_sequence),
+        "text": "Хороший товар",
+        "extra": {},
+    }
+    row = Interaction(seller_id=seller.id, **(values | fields))
+    session.add(row)
+    await session.flush()
+    return row
+
+
+_sequence = 0
+
+
+async def add_chat_message(
+    session: AsyncSession, chat: Interaction, text: str, direction: str
+) -> ChatMessage:
+    global _sequence
+    _sequence += 1
+    message = ChatMessage(
+        seller_id=chat.seller_id,
+        interaction_id=chat.id,
+        external_id=f"msg-{_sequence}",
+        direction=direction,
+        text=text,
+        attachments=[],
+        sent_at=chat.occurred_at + timedelta(minutes=_sequence),
+    )
+    session.add(message)
+    await session.flush()
+    return message

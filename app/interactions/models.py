@@ -17,6 +17,9 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import (
+    text as sql_text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,6 +74,11 @@ class Interaction(IdMixin, TimestampMixin, Base):
             "seller_id", "status", "priority_rank", "sla_sort_at", "id",
         ),
         Index("ix_interactions_seller_assignee", "seller_id", "assignee_id"),
+        Index(
+            "ix_interactions_seller_order",
+            "seller_id", "order_id",
+            postgresql_where=sql_text("order_id IS NOT NULL"),
+        ),
     )  # fmt: skip
 
     seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
@@ -178,6 +186,8 @@ class LinkCandidate(IdMixin, TimestampMixin, Base):
         CheckConstraint(enum_check("level", LINK_LEVELS), name="level"),
         CheckConstraint(enum_check("band", LINK_BANDS), name="band"),
         CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence"),
+        # Policy in the schema: a probabilistic (level C) link is never deterministic.
+        CheckConstraint("level <> 'C' OR NOT deterministic", name="c_is_probabilistic"),
         Index("ix_link_candidates_seller_source", "seller_id", "source_id", "confidence"),
     )
 

@@ -1,41 +1,86 @@
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES
-from app.core.pagination import InvalidCursor, decode_cursor, encode_cursor
-from app.core.schemas import Page
-from app.interactions import repository
-from app.interactions.schemas import InteractionRead
+from app.interactions import service
+from app.interactions.schemas import (
+    BulkResult,
+    BulkUpdate,
+    ChatMessageRead,
+    Counts,
+    InteractionFilters,
+    InteractionPage,
+    InteractionRead,
+    InteractionUpdate,
+    ProductContext,
+    SlaInfo,
+    Sort,
+)
+from app.links.schemas import LinkRead
 
 router = APIRouter(prefix="/interactions", tags=["interactions"], responses=ERROR_RESPONSES)
 
+Filters = Annotated[InteractionFilters, Query()]
 
-@router.get("", response_model=Page[InteractionRead])
+
+class InteractionCard(BaseModel):
+    interaction: InteractionRead
+    messages: list[ChatMessageRead]
+    context: ProductContext
+    links: list[LinkRead]
+    sla: SlaInfo
+    last_draft: dict[str, Any] | None
+    outbox: dict[str, Any] | None
+
+
+@router.get("", response_model=InteractionPage)
 async def list_interactions(
     principal: CurrentPrincipal,
     session: SessionDep,
+    filters: Filters,
+    sort: Sort | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> Page[InteractionRead]:
-    """The inbox, newest first (filters and sort modes: see the inbox issue)."""
-    after = None
-    if cursor:
-        occurred, last_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(occurred), int(last_id))
-        except (TypeError, ValueError) as exc:
-            raise InvalidCursor("the cursor is not one this API returned") from exc
-    rows = await repository.list_newest(
-        session, seller_id=principal.seller_id, limit=limit + 1, after=after
+) -> InteractionPage:
+    """The inbox. Default order: priority then SLA due (relevance when `q` is given)."""
+    return await service.list_interactions(
+        session, principal, filters, sort=sort, limit=limit, cursor=cursor
     )
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor([last.occurred_at.isoformat(), last.id])
-    return Page[InteractionRead](
-        items=[InteractionRead.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
-    )
+
+
+@router.get("/counts", response_model=Counts)
+async def count_interactions(
+    principal: CurrentPrincipal, session: SessionDep, filters: Filters
+) -> Counts:
+    """Counts for the client's tabs, per channel and per status, under the other filters."""
+    return await service.count_interactions(session, principal, filters)
+
+
+@router.post("/bulk", response_model=BulkResult)
+async def bulk_update(
+    body: BulkUpdate, principal: CurrentPrincipal, session: SessionDep
+) -> BulkResult:
+    """Triage many at once; ids that are not the caller's are reported as not found."""
+    updated, not_found = await service.bulk_update(session, principal, body.ids, body.changes)
+    return BulkResult(updated=updated, not_found=not_found)
+
+
+@router.get("/{interaction_id}", response_model=InteractionCard)
+async def read_card(
+    interaction_id: int, principal: CurrentPrincipal, session: SessionDep
+) -> InteractionCard:
+    """The card: the interaction, its chat messages, product context, links and SLA."""
+    return InteractionCard.model_validate(await service.card(session, principal, interaction_id))
+
+
+@router.patch("/{interaction_id}", response_model=InteractionRead)
+async def update_interaction(
+    interaction_id: int, body: InteractionUpdate, principal: CurrentPrincipal, session: SessionDep
+) -> InteractionRead:
+    row = await service.update(session, principal, interaction_id, body)
+    return service.read(row, datetime.now(UTC))

@@ -1,7 +1,42 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
 
 from app.core.schemas import Schema
+from app.interactions.classify import INTENTS
+
+Channel = Literal["review", "question", "chat"]
+Status = Literal["open", "pending_reply", "responded", "closed"]
+PriorityLevel = Literal["urgent", "high", "normal", "low"]
+Source = Literal["wb_api", "ozon_api", "demo", "fallback"]
+Intent = Literal[INTENTS]  # type: ignore[valid-type]
+SlaState = Literal["overdue", "due_soon", "on_track", "none"]
+Sort = Literal["priority", "newest", "oldest", "relevance"]
+
+
+class InteractionFilters(BaseModel):
+    """The inbox filters of product.md §3; every one optional, lists mean "any of"."""
+
+    channel: list[Channel] | None = None
+    status: list[Status] | None = None
+    priority: list[PriorityLevel] | None = None
+    source: list[Source] | None = None
+    intent: list[Intent] | None = None
+    rating: list[int] | None = Field(default=None, max_length=5)
+    needs_response: bool | None = None
+    nm_id: int | None = None
+    sla: SlaState | None = None
+    assignee: str | None = Field(
+        default=None, pattern=r"^(me|none|\d{1,18})$", description="me, none or a user id"
+    )
+    q: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _ratings_in_range(self) -> "InteractionFilters":
+        if self.rating and any(not 1 <= r <= 5 for r in self.rating):
+            raise ValueError("rating must be between 1 and 5")
+        return self
 
 
 class InteractionRead(Schema):
@@ -10,6 +45,7 @@ class InteractionRead(Schema):
     channel: str
     external_id: str
     thread_key: str | None
+    customer_id: str | None
     customer_name: str | None
     order_id: str | None
     nm_id: int | None
@@ -25,8 +61,99 @@ class InteractionRead(Schema):
     priority_reason: str | None
     intent: str | None
     needs_response: bool
+    is_read: bool
+    assignee_id: int | None
     sla_due_at: datetime | None
+    sla_state: SlaState = "none"
     occurred_at: datetime
     first_response_at: datetime | None
     source: str
     extra: dict[str, Any]
+
+
+class InteractionPage(BaseModel):
+    items: list[InteractionRead]
+    next_cursor: str | None = None
+
+
+class Counts(BaseModel):
+    total: int
+    by_channel: dict[str, int]
+    by_status: dict[str, int]
+
+
+class ChatMessageRead(Schema):
+    id: int
+    direction: str
+    sender_name: str | None
+    text: str | None
+    attachments: Any
+    sent_at: datetime
+
+
+class ContextItem(Schema):
+    id: int
+    channel: str
+    occurred_at: datetime
+    status: str
+    rating: int | None
+    intent: str | None
+    text_preview: str
+
+
+class IntentCount(BaseModel):
+    intent: str
+    count: int
+
+
+class SellerReply(BaseModel):
+    interaction_id: int
+    channel: str
+    occurred_at: datetime
+    text: str
+
+
+class ProductContext(BaseModel):
+    nm_id: int | None
+    product_name: str | None
+    recent: dict[str, list[ContextItem]]
+    top_intents: list[IntentCount]
+    last_replies: list[SellerReply]
+
+
+class SlaInfo(BaseModel):
+    state: SlaState
+    due_at: datetime | None
+    minutes_left: int | None
+
+
+class InteractionUpdate(BaseModel):
+    """Triage; only the fields sent are changed."""
+
+    status: Status | None = None
+    priority: PriorityLevel | None = None
+    priority_reason: str | None = Field(default=None, min_length=3, max_length=200)
+    assignee_id: int | None = None
+    is_read: bool | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "InteractionUpdate":
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        if self.priority is not None and not self.priority_reason:
+            raise ValueError("a priority override needs a priority_reason")
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError("status cannot be null")
+        if "is_read" in self.model_fields_set and self.is_read is None:
+            raise ValueError("is_read cannot be null")
+        return self
+
+
+class BulkUpdate(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=500)
+    changes: InteractionUpdate
+
+
+class BulkResult(BaseModel):
+    updated: list[int]
+    not_found: list[int]

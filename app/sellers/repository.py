@@ -1,7 +1,10 @@
-from sqlalchemy import delete, select
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.sellers.models import MarketplaceAccount, Seller
+from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
 
 
 async def get_seller(session: AsyncSession, seller_id: int) -> Seller | None:
@@ -47,3 +50,34 @@ async def delete_account(session: AsyncSession, *, seller_id: int, account_id: i
         .returning(MarketplaceAccount.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+async def get_settings(
+    session: AsyncSession, *, seller_id: int, for_update: bool = False
+) -> SellerSettings:
+    """The seller's settings row, created with the defaults when it is missing."""
+    stmt = (
+        select(SellerSettings)
+        .where(SellerSettings.seller_id == seller_id)
+        .execution_options(populate_existing=True)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        await session.execute(
+            insert(SellerSettings)
+            .values(seller_id=seller_id)
+            .on_conflict_do_nothing(index_elements=[SellerSettings.seller_id])
+        )
+        row = (await session.execute(stmt)).scalar_one()
+    return row
+
+
+async def pull_next_sync(session: AsyncSession, *, seller_id: int, latest: datetime) -> None:
+    """Bring the seller's next sync forward to `latest` when it was planned later than that."""
+    await session.execute(
+        update(Seller)
+        .where(Seller.id == seller_id, Seller.next_sync_at > latest)
+        .values(next_sync_at=latest)
+    )

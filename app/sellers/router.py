@@ -1,29 +1,64 @@
-from fastapi import APIRouter, Request, status
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, status
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
-from app.core.errors import ERROR_RESPONSES
+from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
 from app.core.schemas import Page
-from app.core.security import SecretBox
 from app.sellers import repository, service
+from app.sellers.dependencies import SecretBoxDep, TokenCheckerDep
 from app.sellers.schemas import (
+    MarketplaceAccountCheck,
     MarketplaceAccountCreate,
     MarketplaceAccountRead,
     MarketplaceTokenRotate,
     SellerRead,
+    SellerSettingsRead,
+    SellerSettingsUpdate,
 )
 
 router = APIRouter(tags=["sellers"], responses=ERROR_RESPONSES)
 
-
-def _box(request: Request) -> SecretBox:
-    box: SecretBox = request.app.state.secret_box
-    return box
+_CHECK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": ErrorEnvelope,
+        "description": "Invalid request, or `marketplace_token_rejected` (the marketplace "
+        "refused the token) or `marketplace_not_supported`; nothing was stored",
+    },
+    502: {
+        "model": ErrorEnvelope,
+        "description": "`marketplace_unreachable`: the token could not be checked",
+    },
+    503: {
+        "model": ErrorEnvelope,
+        "description": "`marketplace_rate_limited`: the marketplace's check is rate limited",
+    },
+}
 
 
 @router.get("/seller", response_model=SellerRead)
 async def read_seller(principal: CurrentPrincipal, session: SessionDep) -> SellerRead:
     return SellerRead.model_validate(await service.get_seller(session, principal.seller_id))
+
+
+@router.get("/settings", response_model=SellerSettingsRead)
+async def read_settings(principal: CurrentPrincipal, session: SessionDep) -> SellerSettingsRead:
+    row = await service.get_settings(session, principal.seller_id)
+    return SellerSettingsRead.from_row(row)
+
+
+@router.patch("/settings", response_model=SellerSettingsRead)
+async def update_settings(
+    body: SellerSettingsUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    box: SecretBoxDep,
+) -> SellerSettingsRead:
+    """Partial update: only the fields sent change (merge rules in the request schema)."""
+    row = await service.update_settings(session, box, principal.seller_id, body)
+    return SellerSettingsRead.from_row(row)
 
 
 @router.get("/marketplace-accounts", response_model=Page[MarketplaceAccountRead])
@@ -40,20 +75,27 @@ async def list_accounts(
     "/marketplace-accounts",
     response_model=MarketplaceAccountRead,
     status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {"model": ErrorEnvelope, "description": "Already connected"},
+        **_CHECK_RESPONSES,
+    },
 )
 async def connect_account(
     body: MarketplaceAccountCreate,
     principal: CurrentPrincipal,
     session: SessionDep,
-    request: Request,
+    box: SecretBoxDep,
+    checker: TokenCheckerDep,
 ) -> MarketplaceAccountRead:
+    """Connect a marketplace account; the token is checked with the marketplace first."""
     account = await service.connect_account(
         session,
-        _box(request),
+        box,
         seller_id=principal.seller_id,
         marketplace=body.marketplace,
         name=body.name,
         token=body.token.get_secret_value(),
+        checker=checker,
     )
     return MarketplaceAccountRead.model_validate(account)
 
@@ -66,22 +108,53 @@ async def read_account(
     return MarketplaceAccountRead.model_validate(account)
 
 
-@router.put("/marketplace-accounts/{account_id}/token", response_model=MarketplaceAccountRead)
+@router.put(
+    "/marketplace-accounts/{account_id}/token",
+    response_model=MarketplaceAccountRead,
+    responses=_CHECK_RESPONSES,
+)
 async def rotate_token(
     account_id: int,
     body: MarketplaceTokenRotate,
     principal: CurrentPrincipal,
     session: SessionDep,
-    request: Request,
+    box: SecretBoxDep,
+    checker: TokenCheckerDep,
 ) -> MarketplaceAccountRead:
+    """Replace the token once the marketplace accepts the new one (else the old one stays)."""
     account = await service.rotate_token(
         session,
-        _box(request),
+        box,
         seller_id=principal.seller_id,
         account_id=account_id,
         token=body.token.get_secret_value(),
+        checker=checker,
     )
     return MarketplaceAccountRead.model_validate(account)
+
+
+@router.post(
+    "/marketplace-accounts/{account_id}/check",
+    response_model=MarketplaceAccountCheck,
+    responses=_CHECK_RESPONSES,
+)
+async def check_account(
+    account_id: int,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    box: SecretBoxDep,
+    checker: TokenCheckerDep,
+) -> MarketplaceAccountCheck:
+    """Re-check the stored token: 200 with `valid` and the account (`last_error` set when the
+    marketplace refused it, cleared when it works); 502/503 when it could not be asked."""
+    account, valid = await service.check_account(
+        session, box, checker, seller_id=principal.seller_id, account_id=account_id
+    )
+    return MarketplaceAccountCheck(
+        valid=valid,
+        checked_at=datetime.now(UTC),
+        account=MarketplaceAccountRead.model_validate(account),
+    )
 
 
 @router.delete("/marketplace-accounts/{account_id}", status_code=status.HTTP_204_NO_CONTENT)

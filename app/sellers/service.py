@@ -1,11 +1,27 @@
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, NotFound
 from app.core.security import SecretBox
 from app.sellers import repository
+from app.sellers.exceptions import (
+    MarketplaceNotSupported,
+    MarketplaceRateLimited,
+    MarketplaceTokenRejected,
+    MarketplaceUnreachable,
+    SettingsInvalid,
+)
+from app.sellers.marketplace import Outcome, PingResult, TokenChecker
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
+from app.sellers.schemas import SellerSettingsUpdate
+
+logger = logging.getLogger(__name__)
+
+# Marketplaces whose tokens we can check (and use): Ozon needs a client id too, and has no sync.
+CHECKABLE_MARKETPLACES = ("wildberries",)
 
 
 async def create_seller(session: AsyncSession, name: str) -> Seller:
@@ -24,11 +40,43 @@ async def get_seller(session: AsyncSession, seller_id: int) -> Seller:
     return seller
 
 
+# --- marketplace accounts ------------------------------------------------------------------
+
+
 async def get_account(session: AsyncSession, seller_id: int, account_id: int) -> MarketplaceAccount:
     account = await repository.get_account(session, seller_id=seller_id, account_id=account_id)
     if account is None:
         raise NotFound("marketplace account not found")
     return account
+
+
+async def validate_token(checker: TokenChecker, marketplace: str, token: str) -> None:
+    """Ask the marketplace whether `token` works; raise the API error when it does not.
+
+    Never includes the token (or the marketplace's own error text) in an error or a log line.
+    """
+    _require_checkable(marketplace)
+    _raise_unless_ok(await checker.ping(token))
+
+
+def _require_checkable(marketplace: str) -> None:
+    if marketplace not in CHECKABLE_MARKETPLACES:
+        raise MarketplaceNotSupported(
+            f"{marketplace} accounts cannot be connected yet: their tokens cannot be checked",
+            details={"marketplace": marketplace, "supported": list(CHECKABLE_MARKETPLACES)},
+        )
+
+
+def _raise_unless_ok(result: PingResult) -> None:
+    details: dict[str, Any] = {"status": result.status_code}
+    if result.outcome is Outcome.OK:
+        return
+    if result.outcome is Outcome.REJECTED:
+        raise MarketplaceTokenRejected(result.message, details=details)
+    if result.outcome is Outcome.RATE_LIMITED:
+        details["retry_after_seconds"] = result.retry_after_seconds
+        raise MarketplaceRateLimited(result.message, details=details)
+    raise MarketplaceUnreachable(result.message, details=details)
 
 
 async def connect_account(
@@ -39,20 +87,28 @@ async def connect_account(
     marketplace: str,
     name: str,
     token: str,
+    checker: TokenChecker | None = None,
 ) -> MarketplaceAccount:
+    """Store a new account. With `checker` (the API always passes one) the token is checked
+    against the marketplace first and nothing is stored unless it works; without, it is stored
+    as given (the CLI's development sandbox, tests, benchmarks)."""
     existing = await repository.get_account_for_marketplace(
         session, seller_id=seller_id, marketplace=marketplace
     )
-    if existing is not None:
+    if existing is not None:  # before the ping: a conflict should not spend the ping's budget
         raise Conflict(
             f"a {marketplace} account is already connected; rotate its token instead",
             details={"account_id": existing.id},
         )
+    token = token.strip()  # pasted with a newline or a space
+    if checker is not None:
+        await validate_token(checker, marketplace, token)
     account = MarketplaceAccount(
         seller_id=seller_id,
         marketplace=marketplace,
         name=name,
         token_encrypted=box.encrypt(token),
+        last_error=None,
     )
     session.add(account)
     await session.flush()
@@ -63,7 +119,7 @@ async def connect_account(
 async def ensure_account(
     session: AsyncSession, box: SecretBox, *, seller_id: int, marketplace: str, token: str
 ) -> MarketplaceAccount:
-    """Connect, or rotate the token of the existing account (idempotent)."""
+    """Connect, or rotate the token of the existing account (idempotent; not checked)."""
     existing = await repository.get_account_for_marketplace(
         session, seller_id=seller_id, marketplace=marketplace
     )
@@ -79,15 +135,56 @@ async def ensure_account(
 
 
 async def rotate_token(
-    session: AsyncSession, box: SecretBox, *, seller_id: int, account_id: int, token: str
+    session: AsyncSession,
+    box: SecretBox,
+    *,
+    seller_id: int,
+    account_id: int,
+    token: str,
+    checker: TokenChecker | None = None,
 ) -> MarketplaceAccount:
+    """Replace the token; with `checker`, only once the marketplace accepts the new one (the old
+    token stays otherwise)."""
     account = await get_account(session, seller_id, account_id)
+    token = token.strip()
+    if checker is not None:
+        await validate_token(checker, account.marketplace, token)
     account.token_encrypted = box.encrypt(token)
     account.token_rotated_at = datetime.now(UTC)
     account.last_error = None
     account.is_active = True
     await session.flush()
     return account
+
+
+async def check_account(
+    session: AsyncSession,
+    box: SecretBox,
+    checker: TokenChecker,
+    *,
+    seller_id: int,
+    account_id: int,
+) -> tuple[MarketplaceAccount, bool]:
+    """Re-check the stored token and record the verdict in `last_error` (None when it works).
+
+    Only a definite answer is recorded: when the marketplace cannot be asked (unreachable, rate
+    limited) this raises and `last_error` keeps what it said before.
+    """
+    account = await get_account(session, seller_id, account_id)
+    _require_checkable(account.marketplace)
+    try:
+        token = box.decrypt(account.token_encrypted)
+    except ValueError:  # encrypted with a key that SECRETS_KEY no longer lists
+        result = PingResult(Outcome.REJECTED, "the stored token cannot be decrypted; rotate it")
+    else:
+        result = await checker.ping(token)
+    if result.outcome not in (Outcome.OK, Outcome.REJECTED):
+        _raise_unless_ok(result)
+    valid = result.outcome is Outcome.OK
+    account.last_error = None if valid else result.message
+    await session.flush()
+    logger.info("marketplace account %s checked: %s", account.id, result.outcome)
+    return account, valid
 
 
 async def disconnect_account(session: AsyncSession, seller_id: int, account_id: int) -> None:
@@ -98,3 +195,94 @@ async def disconnect_account(session: AsyncSession, seller_id: int, account_id: 
 def account_token(box: SecretBox, account: MarketplaceAccount) -> str:
     """The decrypted token, for connectors only; never for a response or a log line."""
     return box.decrypt(account.token_encrypted)
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+async def get_settings(session: AsyncSession, seller_id: int) -> SellerSettings:
+    return await repository.get_settings(session, seller_id=seller_id)
+
+
+async def update_settings(
+    session: AsyncSession, box: SecretBox, seller_id: int, patch: SellerSettingsUpdate
+) -> SellerSettings:
+    """Apply a partial update (see `SellerSettingsUpdate` for the merge rules) under a row lock,
+    so two concurrent PATCHes of different SLA channels both land."""
+    row = await repository.get_settings(session, seller_id=seller_id, for_update=True)
+    sent = patch.model_fields_set
+    if "sla_targets" in sent:
+        row.sla_targets = _merge(
+            row.sla_targets,
+            None
+            if patch.sla_targets is None
+            else {
+                channel: None if sla is None else sla.model_dump(exclude_none=True)
+                for channel, sla in patch.sla_targets.items()
+            },
+        )
+    if "rate_limits" in sent:
+        row.rate_limits = _merge(
+            row.rate_limits,
+            None
+            if patch.rate_limits is None
+            else {
+                category: None if limit is None else limit.model_dump()
+                for category, limit in patch.rate_limits.items()
+            },
+        )
+    if "auto_reply_policy" in sent:
+        policy = patch.auto_reply_policy
+        row.auto_reply_policy = policy.model_dump() if policy else {}
+    if patch.sync_interval_minutes is not None:
+        row.sync_interval_minutes = patch.sync_interval_minutes
+    if patch.reply_pending_window_minutes is not None:
+        row.reply_pending_window_minutes = patch.reply_pending_window_minutes
+    if patch.draft_provider is not None:
+        row.draft_provider = patch.draft_provider
+    if "draft_model" in sent:
+        row.draft_model = patch.draft_model
+    if "draft_base_url" in sent:
+        row.draft_base_url = str(patch.draft_base_url) if patch.draft_base_url else None
+    if "draft_api_key" in sent:
+        key = patch.draft_api_key
+        row.draft_api_key_encrypted = box.encrypt(key.get_secret_value()) if key else None
+    _check_draft_provider(row)
+    if patch.sync_interval_minutes is not None:
+        # The new interval applies from now: a sync planned further out than that comes forward.
+        latest = datetime.now(UTC) + timedelta(minutes=patch.sync_interval_minutes)
+        await repository.pull_next_sync(session, seller_id=seller_id, latest=latest)
+    await session.flush()
+    await session.refresh(row)  # updated_at is set by the database
+    return row
+
+
+def _merge(stored: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
+    """JSON merge-patch one level deep: a key set to None is removed; None removes everything."""
+    if patch is None:
+        return {}
+    merged = dict(stored)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_draft_provider(row: SellerSettings) -> None:
+    if row.draft_provider != "openai_compat":
+        return
+    missing = [
+        {
+            "loc": ["body", name],
+            "msg": "required when draft_provider is openai_compat",
+            "type": "missing",
+        }
+        for name in ("draft_base_url", "draft_model")
+        if not getattr(row, name)
+    ]
+    if missing:
+        raise SettingsInvalid(
+            "openai_compat drafts need draft_base_url and draft_model", details=missing
+        )

@@ -20,9 +20,11 @@ from app.connectors.wildberries.client import WildberriesClient
 from app.connectors.wildberries.schemas import Chat, ChatEvent
 from app.core.db import transaction
 from app.sync import repository
+from app.worker import enqueue
 
 # Incremental reads start this far before the watermark: the edge is re-read, dedup makes it free.
 OVERLAP_SECONDS = 300
+LINK_TASK = "links.recompute"
 # Rows normalised and upserted at a time: bounds a worker's memory on 5,000-item pages.
 UPSERT_CHUNK = 1000
 
@@ -119,14 +121,16 @@ async def _store_list_page(
     """Normalise and upsert one page in chunks (bounded memory) in one transaction, together
     with the run's counters and, when `cursor_key` is given, the watermark the page moves to."""
     counts = dict.fromkeys(("created", "updated", "skipped", "errors"), 0)
+    new_ids: list[int] = []
     async with transaction(job.sessionmaker) as session:
         for start in range(0, len(items), UPSERT_CHUNK):
             batch = normalize_list(job, items[start : start + UPSERT_CHUNK])
-            created, updated, _ = await repository.upsert_interactions(session, batch.rows)
+            written = await repository.upsert_interactions(session, batch.rows)
             await repository.record_errors(session, batch.errors)
-            counts["created"] += created
-            counts["updated"] += updated
-            counts["skipped"] += len(batch.rows) - created - updated
+            counts["created"] += written.created
+            counts["updated"] += written.updated
+            counts["skipped"] += len(batch.rows) - written.created - written.updated
+            new_ids += written.new_ids
             counts["errors"] += len(batch.errors)
             if cursor_key and batch.newest is not None:
                 watermark = max(batch.newest, watermark or 0)
@@ -137,7 +141,14 @@ async def _store_list_page(
         await repository.add_to_run(
             session, job.run_id, fetched=len(items), **counts, **job.call_counts()
         )
+        _link_later(session, job, new_ids)
     return watermark
+
+
+def _link_later(session: AsyncSession, job: RunContext, new_ids: list[int]) -> None:
+    """New items get their cross-channel links computed by a task, after this page commits."""
+    if new_ids:
+        enqueue.defer(session, LINK_TASK, job.seller.seller_id, new_ids)
 
 
 async def sync_list(job: RunContext) -> None:
@@ -229,9 +240,9 @@ async def _commit_events(
         for chat_id, chat_events in by_chat.items()
     ]
     async with transaction(job.sessionmaker) as session:
-        created, updated, ids = await repository.upsert_interactions(session, rows, chat=True)
+        written = await repository.upsert_interactions(session, rows, chat=True)
         messages = [
-            mapping.message_row(e, job.seller.seller_id) | {"interaction_id": ids[e.chatID]}
+            mapping.message_row(e, job.seller.seller_id) | {"interaction_id": written.ids[e.chatID]}
             for e in itertools.chain.from_iterable(by_chat.values())
         ]
         new_messages = await repository.insert_messages(session, messages)
@@ -242,9 +253,10 @@ async def _commit_events(
             session,
             job.run_id,
             fetched=fetched,
-            created=created,
-            updated=updated,
+            created=written.created,
+            updated=written.updated,
             skipped=len(events) - new_messages,
             errors=len(errors),
             **job.call_counts(),
         )
+        _link_later(session, job, written.new_ids)

@@ -2,6 +2,7 @@
 to one seller."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -27,6 +28,14 @@ IDENTITY = ("seller_id", "marketplace", "channel", "external_id")
 VOLATILE = ("text", "pros", "cons", "rating", "photos_count", "extra")
 
 
+@dataclass
+class Upserted:
+    created: int = 0
+    updated: int = 0
+    ids: dict[str, int] = field(default_factory=dict)  # external_id → id of every row written
+    new_ids: list[int] = field(default_factory=list)
+
+
 def _dedup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per identity (the last wins): ON CONFLICT cannot touch a row twice."""
     by_key = {tuple(row[k] for k in IDENTITY): row for row in rows}
@@ -35,13 +44,10 @@ def _dedup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def upsert_interactions(
     session: AsyncSession, rows: Sequence[dict[str, Any]], *, chat: bool = False
-) -> tuple[int, int, dict[str, int]]:
-    """Insert new items fully, refresh volatile fields of known ones, skip unchanged ones.
-
-    Returns (created, updated, {external_id: id}) for the rows written.
-    """
+) -> Upserted:
+    """Insert new items fully, refresh volatile fields of known ones, skip unchanged ones."""
     if not rows:
-        return 0, 0, {}
+        return Upserted()
     # The Core table, not the ORM entity: rows are plain dicts, and the ORM bulk-insert path
     # costs ~50 µs of Python per row for nothing here.
     table = cast(Table, Interaction.__table__)
@@ -88,13 +94,15 @@ async def upsert_interactions(
         current.id, current.external_id, literal_column("(xmax = 0)", Boolean).label("inserted")
     )
     result = await session.execute(upsert, _dedup(rows))
-    ids: dict[str, int] = {}
-    created = updated = 0
+    out = Upserted()
     for row in result:
-        ids[row.external_id] = row.id
-        created += bool(row.inserted)
-        updated += not row.inserted
-    return created, updated, ids
+        out.ids[row.external_id] = row.id
+        if row.inserted:
+            out.created += 1
+            out.new_ids.append(row.id)
+        else:
+            out.updated += 1
+    return out
 
 
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
@@ -116,6 +124,7 @@ async def open_counts(session: AsyncSession, seller_id: int, channel: str) -> in
         .where(
             Interaction.seller_id == seller_id,
             Interaction.marketplace == "wildberries",
+            Interaction.source == "wb_api",  # demo items are not on the marketplace
             Interaction.channel == channel,
             Interaction.status.in_(("open", "pending_reply")),
         )
@@ -128,6 +137,7 @@ async def oldest_open(session: AsyncSession, seller_id: int, channel: str) -> da
         select(func.min(Interaction.occurred_at)).where(
             Interaction.seller_id == seller_id,
             Interaction.marketplace == "wildberries",
+            Interaction.source == "wb_api",  # demo items are not on the marketplace
             Interaction.channel == channel,
             Interaction.status.in_(("open", "pending_reply")),
         )

@@ -13,7 +13,7 @@ from app.core.logging import configure_logging
 # must exceed every task's run time or a slow task would be run twice in parallel.
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 
-TASK_MODULES = ["app.health.tasks", "app.sync.tasks"]
+TASK_MODULES = ["app.health.tasks", "app.sync.tasks", "app.links.tasks"]
 
 
 def create_celery() -> Celery:

@@ -36,6 +36,7 @@ def _run_stack(data_dir: Path) -> tuple[str, dict[str, object]]:
         "API_PORT": str(port),
         "EMBEDDED_PG_PORT": str(free_port()),
         "EMBEDDED_REDIS_PORT": str(free_port()),
+        "SANDBOX_PORT": str(free_port()),
         "HEARTBEAT_INTERVAL_SECONDS": "1",
     }
     stack = subprocess.Popen(

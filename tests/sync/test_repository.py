@@ -27,8 +27,8 @@ async def test_same_payload_twice_changes_nothing(session: AsyncSession) -> None
     first = await repository.upsert_interactions(session, rows)
     again = await repository.upsert_interactions(session, rows)
 
-    assert first[:2] == (3, 0)
-    assert again[:2] == (0, 0)
+    assert (first.created, first.updated, len(first.new_ids)) == (3, 0, 3)
+    assert (again.created, again.updated, again.new_ids) == (0, 0, [])
 
 
 async def test_light_update_refreshes_volatile_fields_and_keeps_heavy_and_operator_ones(
@@ -45,9 +45,8 @@ async def test_light_update_refreshes_volatile_fields_and_keeps_heavy_and_operat
         1, text="Исправленный текст", answer={"text": "Спасибо", "state": "wbRu"}
     )
 
-    created, updated, _ = await repository.upsert_interactions(
-        session, [mapping.feedback_row(answered, ctx)]
-    )
+    written = await repository.upsert_interactions(session, [mapping.feedback_row(answered, ctx)])
+    created, updated = written.created, written.updated
 
     row = await _row(session, seller.id, "fb000000000000000001")
     assert (created, updated) == (0, 1)
@@ -88,10 +87,10 @@ async def test_identity_is_per_seller(session: AsyncSession) -> None:
     item = payloads.feedback(1)
 
     for seller in (a, b):
-        created, _, _ = await repository.upsert_interactions(
+        written = await repository.upsert_interactions(
             session, [mapping.feedback_row(item, mapping.SellerContext(seller.id, {}))]
         )
-        assert created == 1
+        assert written.created == 1
 
 
 async def test_cursor_state_merges_keys(session: AsyncSession) -> None:

@@ -9,23 +9,27 @@ from app.sellers.models import Seller
 from app.sync import repository, service
 from app.sync.models import SyncRun
 from tests import factories
+from tests.marketplace import Marketplace
 from tests.sync import payloads
 
 
-async def _connect(client: AsyncClient, headers: dict[str, str]) -> None:
+async def _connect(
+    client: AsyncClient, headers: dict[str, str], marketplace: Marketplace, name: str = "shop"
+) -> None:
+    token = await marketplace.token(name)
     response = await client.post(
         "/api/v1/marketplace-accounts",
-        json={"marketplace": "wildberries", "token": "sandbox-token-123"},
+        json={"marketplace": "wildberries", "token": token},
         headers=headers,
     )
-    assert response.status_code == 201
+    assert response.status_code == 201, response.text
 
 
 async def test_sync_now_queues_a_run_per_channel_and_reports_running_ones(
-    session: AsyncSession, client: AsyncClient
+    session: AsyncSession, client: AsyncClient, marketplace: Marketplace
 ) -> None:
     _, headers = await factories.operator(session, client, "sync@example.com")
-    await _connect(client, headers)
+    await _connect(client, headers, marketplace)
 
     first = await client.post("/api/v1/sync", headers=headers)
     second = await client.post("/api/v1/sync", json={"channel": "chat"}, headers=headers)
@@ -102,14 +106,14 @@ async def test_sync_status_shows_cursors_and_last_runs(
 
 
 async def test_beat_fans_out_only_due_sellers_with_an_account(
-    session: AsyncSession, client: AsyncClient
+    session: AsyncSession, client: AsyncClient, marketplace: Marketplace
 ) -> None:
     now = datetime.now(UTC)
     due, due_headers = await factories.operator(session, client, "due@example.com", "Due")
     later, later_headers = await factories.operator(session, client, "later@example.com", "Later")
     await factories.operator(session, client, "noacct2@example.com", "No account")
-    await _connect(client, due_headers)
-    await _connect(client, later_headers)
+    await _connect(client, due_headers, marketplace, "due")
+    await _connect(client, later_headers, marketplace, "later")
     later.next_sync_at = now + timedelta(minutes=3)
     await session.flush()
 
@@ -135,7 +139,7 @@ async def test_inbox_lists_newest_first_with_a_stable_cursor_and_never_leaks(
             session, [mapping.feedback_row(payloads.feedback(i), ctx) for i in range(5)]
         )
 
-    page1 = (await client.get("/api/v1/interactions?limit=3", headers=headers)).json()
+    page1 = (await client.get("/api/v1/interactions?limit=3&sort=newest", headers=headers)).json()
     # A newer item arriving between pages must not shift the second page.
     await repository.upsert_interactions(
         session,
@@ -143,7 +147,7 @@ async def test_inbox_lists_newest_first_with_a_stable_cursor_and_never_leaks(
                               mapping.SellerContext(seller.id, {}))],
     )  # fmt: skip
     page2 = (
-        await client.get(f"/api/v1/interactions?limit=3&cursor={page1['next_cursor']}",
+        await client.get(f"/api/v1/interactions?limit=3&sort=newest&cursor={page1['next_cursor']}",
                          headers=headers)
     ).json()  # fmt: skip
 

@@ -1,0 +1,237 @@
+"""The operator's inbox: list, counts, card, triage (each change recorded as an event)."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.core.errors import AppError, NotFound
+from app.core.pagination import decode_cursor, encode_cursor
+from app.interactions import repository
+from app.interactions.models import Interaction, InteractionEvent
+from app.interactions.schemas import (
+    ChatMessageRead,
+    ContextItem,
+    Counts,
+    IntentCount,
+    InteractionFilters,
+    InteractionPage,
+    InteractionRead,
+    InteractionUpdate,
+    ProductContext,
+    SellerReply,
+    SlaInfo,
+    Sort,
+)
+from app.links import service as links_service
+from app.links.schemas import LinkRead
+
+CONTEXT_DAYS = 180
+CURSOR_ARITY = {"priority": 3, "relevance": 2, "newest": 2, "oldest": 2}
+
+
+class InvalidFilter(AppError):
+    status_code = 422
+    code = "validation_error"
+
+
+def read(row: Interaction, now: datetime) -> InteractionRead:
+    return InteractionRead.model_validate(row).model_copy(
+        update={"sla_state": repository.sla_state(row, now)}
+    )
+
+
+async def list_interactions(
+    session: AsyncSession,
+    principal: Principal,
+    filters: InteractionFilters,
+    *,
+    sort: Sort | None,
+    limit: int,
+    cursor: str | None,
+) -> InteractionPage:
+    sort = sort or ("relevance" if filters.q else "priority")
+    if sort == "relevance" and not filters.q:
+        raise InvalidFilter("sort=relevance needs a search query q")
+    after = None
+    if cursor:
+        values = decode_cursor(cursor, CURSOR_ARITY[sort] + 1)
+        if values[0] != sort:
+            raise InvalidFilter("this cursor belongs to another sort order", code="invalid_cursor")
+        after = values[1:]
+        if sort in ("newest", "oldest"):
+            after[0] = datetime.fromisoformat(after[0])
+        elif sort == "priority" and after[1] is not None:
+            after[1] = datetime.fromisoformat(after[1])
+    now = datetime.now(UTC)
+    where = repository.conditions(principal.seller_id, filters, user_id=principal.user_id, now=now)
+    rows = await repository.list_page(
+        session, where, sort=sort, q=filters.q, after=after, limit=limit + 1
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        last, score = rows[limit - 1]
+        next_cursor = encode_cursor([sort, *repository.cursor_values(last, sort, score)])
+    return InteractionPage(items=[read(r, now) for r, _ in rows[:limit]], next_cursor=next_cursor)
+
+
+async def count_interactions(
+    session: AsyncSession, principal: Principal, filters: InteractionFilters
+) -> Counts:
+    """Tab counts: per channel (ignoring the channel filter) and per status (ignoring status)."""
+    now = datetime.now(UTC)
+
+    def where(**without: Any) -> Any:
+        f = filters.model_copy(update=without)
+        return repository.conditions(principal.seller_id, f, user_id=principal.user_id, now=now)
+
+    by_channel, _ = await repository.counts(session, where(channel=None))
+    _, by_status = await repository.counts(session, where(status=None))
+    return Counts(total=sum(by_channel.values()), by_channel=by_channel, by_status=by_status)
+
+
+async def get_interaction(
+    session: AsyncSession, seller_id: int, interaction_id: int
+) -> Interaction:
+    row = await repository.get(session, seller_id, interaction_id)
+    if row is None:
+        raise NotFound("interaction not found")
+    return row
+
+
+async def card(session: AsyncSession, principal: Principal, interaction_id: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    row = await get_interaction(session, principal.seller_id, interaction_id)
+    messages = (
+        await repository.messages(session, principal.seller_id, row.id)
+        if row.channel == "chat"
+        else []
+    )
+    links: list[LinkRead] = await links_service.links_for(session, principal.seller_id, row.id)
+    state = repository.sla_state(row, now)
+    minutes_left = (
+        int((row.sla_due_at - now).total_seconds() // 60)
+        if row.sla_due_at is not None and state != "none"
+        else None
+    )
+    return {
+        "interaction": read(row, now),
+        "messages": [ChatMessageRead.model_validate(m) for m in messages],
+        "context": await product_context(session, principal.seller_id, row),
+        "links": links,
+        "sla": SlaInfo.model_validate(
+            {"state": state, "due_at": row.sla_due_at, "minutes_left": minutes_left}
+        ),
+        # Filled once drafts and the dispatcher exist (their own issue); null until then.
+        "last_draft": row.extra.get("last_draft"),
+        "outbox": None,
+    }
+
+
+async def product_context(
+    session: AsyncSession, seller_id: int, row: Interaction
+) -> ProductContext:
+    if row.nm_id is None:
+        return ProductContext(
+            nm_id=None, product_name=row.product_name, recent={}, top_intents=[], last_replies=[]
+        )
+    recent = await repository.recent_on_product(session, seller_id, row.nm_id, row.id)
+    since = datetime.now(UTC) - timedelta(days=CONTEXT_DAYS)
+    intents = await repository.top_intents(session, seller_id, row.nm_id, since)
+    replies = await repository.last_replies(session, seller_id, row.nm_id)
+    grouped: dict[str, list[ContextItem]] = {"review": [], "question": [], "chat": []}
+    for item in recent:
+        grouped[item.channel].append(
+            ContextItem(
+                id=item.id, channel=item.channel, occurred_at=item.occurred_at,
+                status=item.status, rating=item.rating, intent=item.intent,
+                text_preview=(item.text or item.cons or item.pros or "")[:160],
+            )
+        )  # fmt: skip
+    return ProductContext(
+        nm_id=row.nm_id,
+        product_name=row.product_name
+        or next((r.product_name for r in recent if r.product_name), None),
+        recent=grouped,
+        top_intents=[IntentCount(intent=i, count=n) for i, n in intents],
+        last_replies=[
+            SellerReply(interaction_id=i, channel=c, occurred_at=t, text=text)
+            for i, c, t, text in replies
+        ],
+    )
+
+
+# --- triage ------------------------------------------------------------------------------
+
+
+async def update(
+    session: AsyncSession, principal: Principal, interaction_id: int, changes: InteractionUpdate
+) -> Interaction:
+    rows = await _locked(session, principal, [interaction_id])
+    if not rows:
+        raise NotFound("interaction not found")
+    row = rows[0]
+    await _validate(session, principal, changes)
+    _apply(session, principal, row, changes)
+    await session.flush()
+    return row
+
+
+async def bulk_update(
+    session: AsyncSession, principal: Principal, ids: list[int], changes: InteractionUpdate
+) -> tuple[list[int], list[int]]:
+    await _validate(session, principal, changes)
+    rows = await _locked(session, principal, sorted(set(ids)))
+    for row in rows:
+        _apply(session, principal, row, changes)
+    await session.flush()
+    found = {row.id for row in rows}
+    return sorted(found), sorted(set(ids) - found)
+
+
+async def _locked(session: AsyncSession, principal: Principal, ids: list[int]) -> list[Interaction]:
+    return await repository.get_many(session, principal.seller_id, ids, for_update=True)
+
+
+async def _validate(
+    session: AsyncSession, principal: Principal, changes: InteractionUpdate
+) -> None:
+    assignee = changes.assignee_id
+    if assignee is not None and not await repository.user_in_seller(
+        session, principal.seller_id, assignee
+    ):
+        raise InvalidFilter("unknown assignee", details={"assignee_id": assignee})
+
+
+def _apply(
+    session: AsyncSession, principal: Principal, row: Interaction, changes: InteractionUpdate
+) -> None:
+    sent = changes.model_fields_set
+    events: list[tuple[str, dict[str, Any]]] = []
+    if "status" in sent and changes.status != row.status:
+        events.append(("status_changed", {"from": row.status, "to": changes.status}))
+        row.status = changes.status  # type: ignore[assignment]
+        row.needs_response = changes.status == "open"
+    if changes.priority is not None:
+        events.append(("priority_overridden", {
+            "from": row.priority, "to": changes.priority, "reason": changes.priority_reason,
+        }))  # fmt: skip
+        row.priority = changes.priority
+        row.priority_reason = f"operator: {changes.priority_reason}"
+    if "assignee_id" in sent and changes.assignee_id != row.assignee_id:
+        events.append(("assigned", {"from": row.assignee_id, "to": changes.assignee_id}))
+        row.assignee_id = changes.assignee_id
+    if "is_read" in sent and changes.is_read != row.is_read:
+        events.append(("marked_read" if changes.is_read else "marked_unread", {}))
+        row.is_read = bool(changes.is_read)
+    for kind, payload in events:
+        session.add(
+            InteractionEvent(
+                seller_id=row.seller_id,
+                interaction_id=row.id,
+                kind=kind,
+                actor_user_id=principal.user_id,
+                payload=payload,
+            )
+        )

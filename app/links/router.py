@@ -1,0 +1,47 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+
+from app.auth.dependencies import CurrentPrincipal
+from app.core.deps import SessionDep
+from app.core.errors import ERROR_RESPONSES
+from app.core.schemas import Page
+from app.links import service
+from app.links.schemas import LinkRead, RecomputeQueued, RecomputeRequest, Timeline
+
+router = APIRouter(tags=["links"], responses=ERROR_RESPONSES)
+
+
+@router.get("/interactions/{interaction_id}/links", response_model=Page[LinkRead])
+async def list_links(
+    interaction_id: int,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    min_band: Literal["high", "medium", "low"] = "medium",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Page[LinkRead]:
+    """Stored links with confidence, signals and `action_mode` (low band: analytics only)."""
+    links = await service.get_links(
+        session, principal.seller_id, interaction_id, min_band=min_band, limit=limit
+    )
+    return Page[LinkRead](items=links, next_cursor=None)
+
+
+@router.get("/interactions/{interaction_id}/timeline", response_model=Timeline)
+async def read_timeline(
+    interaction_id: int, principal: CurrentPrincipal, session: SessionDep
+) -> Timeline:
+    """The thread across channels: scope customer+order, customer, product or single."""
+    return await service.timeline(session, principal.seller_id, interaction_id)
+
+
+@router.post(
+    "/links/recompute", status_code=status.HTTP_202_ACCEPTED, response_model=RecomputeQueued
+)
+async def recompute_links(
+    principal: CurrentPrincipal, session: SessionDep, body: RecomputeRequest | None = None
+) -> RecomputeQueued:
+    """Queue a recompute of the given interactions' links, or of all the seller's."""
+    ids = body.interaction_ids if body is not None else None
+    await service.request_recompute(session, principal.seller_id, ids)
+    return RecomputeQueued()

@@ -1,0 +1,67 @@
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.core.schemas import Schema
+
+Band = Literal["high", "medium", "low"]
+Level = Literal["A", "B", "C"]
+ActionMode = Literal["auto_allowed", "assist_only"]
+Scope = Literal["customer_order", "customer", "product", "single"]
+
+MAX_RECOMPUTE_IDS = 5000
+
+
+class LinkRead(Schema):
+    """One stored link of an interaction, as the card and `GET …/links` show it."""
+
+    target_id: int
+    target_channel: str
+    target_occurred_at: datetime
+    target_text_preview: str
+    level: Level
+    deterministic: bool
+    confidence: float
+    band: Band
+    match_reason: str
+    signals: dict[str, Any]
+    action_mode: ActionMode
+
+
+class TimelineInteraction(Schema):
+    id: int
+    channel: str
+    occurred_at: datetime
+    status: str
+    rating: int | None
+    text_preview: str
+    customer_name: str | None
+
+
+class TimelineItem(Schema):
+    interaction: TimelineInteraction
+    match_reason: str
+    confidence: float
+    action_mode: ActionMode
+    level: Level | None  # null for the interaction itself
+    deterministic: bool
+
+
+class Timeline(Schema):
+    interaction_id: int
+    scope: Scope
+    items: list[TimelineItem]
+    truncated: bool = Field(
+        description="the scope had more related items than the timeline shows (nearest kept)"
+    )
+
+
+class RecomputeRequest(BaseModel):
+    interaction_ids: list[int] | None = Field(
+        default=None, min_length=1, max_length=MAX_RECOMPUTE_IDS
+    )
+
+
+class RecomputeQueued(BaseModel):
+    queued: bool = True

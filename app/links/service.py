@@ -1,0 +1,284 @@
+"""Cross-channel links (reference plan §4 levels A/B/C, §12 identity policy; product.md §5).
+
+- Level B, deterministic: the same customer id and/or order id. Stored.
+- Level C, probabilistic: another channel, same product within ±7 days, plus time, intent,
+  normalised name and order-reference signals. Stored, always assist-only: a probable link is
+  never deterministic whatever its score, and a name is only a weak signal (0.10) — a name
+  match alone never makes a candidate, and with the product it stays in the low band.
+- Level A, deterministic product context (same product within ±30 days): computed on read for
+  the timeline, never stored pairwise.
+
+Auto-actions are allowed only on deterministic links with confidence ≥ 0.85 (product.md §5).
+"""
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound
+from app.links import repository
+from app.links.schemas import (
+    ActionMode,
+    Band,
+    Level,
+    LinkRead,
+    Timeline,
+    TimelineInteraction,
+    TimelineItem,
+)
+from app.worker import enqueue
+
+RECOMPUTE_TASK = "links.recompute"
+
+# Level B confidences.
+CUSTOMER_ORDER = 1.0
+ORDER = 0.95
+CUSTOMER = 0.9
+# Level C weights (reference plan §12.2); their sum is 1.0 and the score is capped there too.
+SAME_PRODUCT_7D = 0.45
+WITHIN_24H = 0.20
+SAME_INTENT = 0.20
+SAME_NAME = 0.10
+ORDER_REF = 0.05
+# An order id shorter than this is not looked for in another item's text (too many accidents).
+MIN_ORDER_REF_CHARS = 6
+# Bands: high ≥ 0.85, medium 0.65–0.84, low below (stored, analytics only).
+HIGH = 0.85
+MEDIUM = 0.65
+AUTO_ACTION_MIN = 0.85
+# Level A: the same product within ±30 days, deterministic product context.
+PRODUCT_CONFIDENCE = 0.85
+PRODUCT_WINDOW = timedelta(days=30)
+
+MAX_PER_SOURCE = 20  # best candidates kept per source (then mirrored)
+BATCH = 2000  # sources per scoring statement
+TIMELINE_LIMIT = 50  # related items per timeline scope, nearest in time
+
+BANDS_AT_LEAST: dict[str, tuple[Band, ...]] = {
+    "high": ("high",),
+    "medium": ("high", "medium"),
+    "low": ("high", "medium", "low"),
+}
+
+PARAMS = repository.ScoreParams(
+    b_customer_order=CUSTOMER_ORDER,
+    b_order=ORDER,
+    b_customer=CUSTOMER,
+    w_same_product_7d=SAME_PRODUCT_7D,
+    w_within_24h=WITHIN_24H,
+    w_same_intent=SAME_INTENT,
+    w_same_name=SAME_NAME,
+    w_order_ref=ORDER_REF,
+    min_order_ref=MIN_ORDER_REF_CHARS,
+    high=HIGH,
+    medium=MEDIUM,
+    max_per_source=MAX_PER_SOURCE,
+)
+
+
+def band(confidence: float) -> Band:
+    if confidence >= HIGH:
+        return "high"
+    return "medium" if confidence >= MEDIUM else "low"
+
+
+def action_mode(level: Level | None, deterministic: bool, confidence: float) -> ActionMode:
+    """Auto-actions only on deterministic links with confidence ≥ 0.85; level C never."""
+    if deterministic and level != "C" and confidence >= AUTO_ACTION_MIN:
+        return "auto_allowed"
+    return "assist_only"
+
+
+# -- scoring ---------------------------------------------------------------------------------
+
+
+async def recompute_for(
+    session: AsyncSession, seller_id: int, interaction_ids: Sequence[int]
+) -> int:
+    """Recompute the links of these (new or changed) interactions against the seller's others.
+
+    Every stored link touching them is replaced (both directions); each keeps its best
+    `MAX_PER_SOURCE` candidates (deterministic first, then confidence, then nearest in time),
+    written as source→target and target→source. The mirror means an interaction can hold a few
+    more than 20 rows (it may be among others' best; in time order at most ~2×). Which pairs are
+    kept is decided from the recomputed side; `recompute_seller` is the canonical rebuild.
+    Ids of other sellers match nothing. Returns the rows written.
+    """
+    ids = sorted(set(interaction_ids))
+    if not ids:
+        return 0
+    await repository.lock_seller(session, seller_id)
+    # Delete for all first: a later batch must not delete the mirrors an earlier one wrote.
+    for start in range(0, len(ids), BATCH):
+        await repository.delete_for(session, seller_id, ids[start : start + BATCH])
+    written = 0
+    for start in range(0, len(ids), BATCH):
+        written += await repository.score(session, seller_id, ids[start : start + BATCH], PARAMS)
+    return written
+
+
+async def recompute_seller(session: AsyncSession, seller_id: int, *, batch: int = BATCH) -> int:
+    """All of a seller's links from scratch, `batch` sources per statement; rows written."""
+    await repository.lock_seller(session, seller_id)
+    await repository.delete_seller(session, seller_id)
+    written = 0
+    after = None
+    while rows := await repository.id_batches_after(session, seller_id, after, batch):
+        written += await repository.score(session, seller_id, [r.id for r in rows], PARAMS)
+        after = (rows[-1].occurred_at, rows[-1].id)
+    return written
+
+
+async def recompute(
+    session: AsyncSession, seller_id: int, interaction_ids: Sequence[int] | None
+) -> int:
+    """The `links.recompute` task's body: the given interactions, or the whole seller."""
+    if interaction_ids is None:
+        return await recompute_seller(session, seller_id)
+    return await recompute_for(session, seller_id, interaction_ids)
+
+
+async def request_recompute(
+    session: AsyncSession, seller_id: int, interaction_ids: Sequence[int] | None
+) -> None:
+    """Queue a recompute (published after commit); every id must be the seller's."""
+    ids = None
+    if interaction_ids is not None:
+        ids = sorted(set(interaction_ids))
+        found = await repository.existing_ids(session, seller_id, ids)
+        if missing := [i for i in ids if i not in found]:
+            raise NotFound("interactions not found", details={"ids": missing[:50]})
+    enqueue.defer(session, RECOMPUTE_TASK, seller_id, ids)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+async def links_for(
+    session: AsyncSession,
+    seller_id: int,
+    interaction_id: int,
+    *,
+    min_band: Literal["high", "medium", "low"] = "medium",
+    limit: int = 20,
+) -> list[LinkRead]:
+    """Stored links of an interaction, deterministic first, then by confidence. The low band
+    (analytics only) is left out unless `min_band="low"`. Another seller's id gives []."""
+    rows = await repository.links_of(
+        session, seller_id, interaction_id, BANDS_AT_LEAST[min_band], limit
+    )
+    return [
+        LinkRead(
+            target_id=r.target_id,
+            target_channel=r.target_channel,
+            target_occurred_at=r.target_occurred_at,
+            target_text_preview=r.target_text_preview,
+            level=r.level,
+            deterministic=r.deterministic,
+            confidence=float(r.confidence),
+            band=r.band,
+            match_reason=r.match_reason,
+            signals=r.signals,
+            action_mode=action_mode(r.level, r.deterministic, float(r.confidence)),
+        )
+        for r in rows
+    ]
+
+
+async def get_links(
+    session: AsyncSession,
+    seller_id: int,
+    interaction_id: int,
+    *,
+    min_band: Literal["high", "medium", "low"] = "medium",
+    limit: int = 20,
+) -> list[LinkRead]:
+    """`links_for`, answering 404 when the interaction is not the seller's."""
+    if not await repository.existing_ids(session, seller_id, [interaction_id]):
+        raise NotFound("interaction not found")
+    return await links_for(session, seller_id, interaction_id, min_band=min_band, limit=limit)
+
+
+# -- timeline --------------------------------------------------------------------------------
+
+# When one interaction is related in several ways, the most specific relation is shown.
+_PRECEDENCE = {"self": 0, "B": 1, "C": 2, "A": 3}
+
+
+def _item(
+    row: Any, match_reason: str, level: Level | None, deterministic: bool, confidence: float
+) -> TimelineItem:
+    return TimelineItem(
+        interaction=TimelineInteraction(
+            id=row.id,
+            channel=row.channel,
+            occurred_at=row.occurred_at,
+            status=row.status,
+            rating=row.rating,
+            text_preview=row.text_preview,
+            customer_name=row.customer_name,
+        ),
+        match_reason=match_reason,
+        confidence=confidence,
+        action_mode=action_mode(level, deterministic, confidence),
+        level=level,
+        deterministic=deterministic,
+    )
+
+
+async def timeline(session: AsyncSession, seller_id: int, interaction_id: int) -> Timeline:
+    """The thread across channels around one interaction.
+
+    Scope, the first that has other interactions: customer+order, customer, product (±30 days),
+    else the interaction alone; at most `TIMELINE_LIMIT` of them, nearest in time. Stored links
+    in the medium and high bands are merged in (the low band never shows).
+    """
+    x = await repository.get_for_timeline(session, seller_id, interaction_id)
+    if x is None:
+        raise NotFound("interaction not found")
+    fetch = TIMELINE_LIMIT + 1  # one more tells whether the scope was cut
+    scope: Literal["customer_order", "customer", "product", "single"] = "single"
+    related: list[Any] = []
+    level: Level
+    reason, level, confidence = "", "A", PRODUCT_CONFIDENCE
+    if x.customer_id is not None and x.order_id is not None:
+        related = await repository.nearest(
+            session, seller_id, x, repository.same_customer_order(x), fetch
+        )
+        scope, reason, level, confidence = "customer_order", "same_customer_order", "B", 1.0
+    if not related and x.customer_id is not None:
+        related = await repository.nearest(
+            session, seller_id, x, repository.same_customer(x), fetch
+        )
+        scope, reason, level, confidence = "customer", "same_customer", "B", CUSTOMER
+    if not related and x.nm_id is not None:
+        related = await repository.nearest(
+            session, seller_id, x, repository.same_product(x), fetch, PRODUCT_WINDOW
+        )
+        scope, reason, level, confidence = "product", "same_product", "A", PRODUCT_CONFIDENCE
+    if not related:
+        scope = "single"
+    truncated = len(related) > TIMELINE_LIMIT
+
+    chosen: dict[int, tuple[tuple[int, float], TimelineItem]] = {}
+
+    def offer(item: TimelineItem) -> None:
+        key = (_PRECEDENCE[item.level or "self"], -item.confidence)
+        current = chosen.get(item.interaction.id)
+        if current is None or key < current[0]:
+            chosen[item.interaction.id] = (key, item)
+
+    offer(_item(x, "self", None, True, 1.0))
+    for row in related[:TIMELINE_LIMIT]:
+        offer(_item(row, reason, level, True, confidence))
+    for row in await repository.linked_for_timeline(
+        session, seller_id, x.id, BANDS_AT_LEAST["medium"]
+    ):
+        offer(_item(row, row.match_reason, row.level, row.deterministic, float(row.confidence)))
+    items = sorted(
+        (item for _, item in chosen.values()),
+        key=lambda item: (item.interaction.occurred_at, item.interaction.id),
+    )
+    return Timeline(interaction_id=x.id, scope=scope, items=items, truncated=truncated)

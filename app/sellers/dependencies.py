@@ -1,0 +1,26 @@
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from app.core.deps import SettingsDep
+from app.core.security import SecretBox
+from app.sellers.marketplace import TokenChecker
+
+
+def get_secret_box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+def get_token_checker(request: Request, settings: SettingsDep) -> TokenChecker:
+    """Pings `WB_FEEDBACKS_BASE_URL`; through `app.state.marketplace_transport` when one is set
+    (tests: the in-process sandbox), else over the network."""
+    transport: httpx.AsyncBaseTransport | None = getattr(
+        request.app.state, "marketplace_transport", None
+    )
+    return TokenChecker(settings.wb_feedbacks_base_url, transport)
+
+
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
+TokenCheckerDep = Annotated[TokenChecker, Depends(get_token_checker)]

@@ -1,0 +1,42 @@
+"""Errors of the sellers domain. None of them ever carries a marketplace token."""
+
+from app.core.errors import AppError
+
+
+class MarketplaceTokenRejected(AppError):
+    """The marketplace answered 401/403 to the token: it is wrong, expired or lacks the
+    category. Nothing was stored."""
+
+    status_code = 422
+    code = "marketplace_token_rejected"
+
+
+class MarketplaceUnreachable(AppError):
+    """The token could not be checked (network error, timeout, 5xx, an unexpected answer).
+    Nothing was stored; trying again later may work."""
+
+    status_code = 502
+    code = "marketplace_unreachable"
+
+
+class MarketplaceRateLimited(AppError):
+    """The marketplace's /ping limit (3 per 30 s) is used up; `details.retry_after_seconds`."""
+
+    status_code = 503
+    code = "marketplace_rate_limited"
+
+
+class MarketplaceNotSupported(AppError):
+    """We cannot check (or use) tokens of this marketplace yet."""
+
+    status_code = 422
+    code = "marketplace_not_supported"
+
+
+class SettingsInvalid(AppError):
+    """The settings a PATCH would leave are inconsistent (e.g. openai_compat without a model).
+
+    Same code and details shape as a payload validation error."""
+
+    status_code = 422
+    code = "validation_error"
