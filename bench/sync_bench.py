@@ -751,7 +751,7 @@ class Bench:
             async with self.maker() as session:
                 await session.execute(text("SELECT 1"))  # connection and transaction ready
                 t4b, c4 = time.perf_counter(), time.process_time()
-                _, _, ids = await repository.upsert_interactions(session, rows, chat=True)
+                ids = (await repository.upsert_interactions(session, rows, chat=True)).ids
                 messages = [
                     mapping.message_row(e, ctx.seller_id) | {"interaction_id": ids[e.chatID]}
                     for e in events
