@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: run test lint types unit install lock migrate clean bench-sync
+.PHONY: run test lint types unit install lock migrate clean bench-sync bench-inbox
 
 run: install ## everything up: embedded Postgres/Redis unless URLs are given, migrations, API, worker, beat
 	$(PY) -m app.cli run
@@ -38,6 +38,9 @@ lock: install ## re-resolve the lock files after editing pyproject.toml
 
 bench-sync: install ## sync benchmark (embedded Postgres/Redis unless BENCH_DATABASE_URL / BENCH_REDIS_URL)
 	$(PY) -m bench.sync_bench $(BENCH_ARGS)
+
+bench-inbox: install ## inbox API latency on 1M interactions (p50/p95/p99 at concurrency 8, EXPLAIN ANALYZE)
+	$(PY) -m bench.inbox_bench $(BENCH_ARGS)
 
 migrate: install
 	$(PY) -m app.cli migrate

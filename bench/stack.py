@@ -50,10 +50,11 @@ class Services:
     redis_url: str
     postgres: EmbeddedPostgres | None = None
     redis: EmbeddedRedis | None = None
+    database: str = BENCH_DATABASE  # the benchmark's own database, dropped and created
 
     @property
     def database_url(self) -> str:
-        url = make_url(self.admin_url).set(database=BENCH_DATABASE)
+        url = make_url(self.admin_url).set(database=self.database)
         return url.render_as_string(hide_password=False)
 
     def describe(self) -> str:
@@ -72,18 +73,26 @@ class Services:
             self.postgres.stop()
 
 
-def start_services() -> Services:
+def start_services(
+    database: str = BENCH_DATABASE, data: Path = DATA, pg_settings: dict[str, str] | None = None
+) -> Services:
+    """`data`: where embedded servers keep their files (one benchmark per directory: a second
+    benchmark starting on the same directory would stop the first one's Postgres).
+    `pg_settings`: extra `-c name=value` for an embedded Postgres (ignored for
+    BENCH_DATABASE_URL)."""
     admin_url = os.environ.get("BENCH_DATABASE_URL")
     redis_url = os.environ.get("BENCH_REDIS_URL")
-    services = Services(admin_url or "", redis_url or "")
+    services = Services(admin_url or "", redis_url or "", database=database)
     try:
         if not admin_url:
-            services.postgres = EmbeddedPostgres(DATA / "postgres", free_port(), durable=False)
+            services.postgres = EmbeddedPostgres(data / "postgres", free_port(), durable=False)
+            for name, value in (pg_settings or {}).items():
+                services.postgres.extra_args += ["-c", f"{name}={value}"]
             say(f"BENCH_DATABASE_URL not set: embedded Postgres under {services.postgres.pgdata}")
             services.postgres.start()
             services.admin_url = services.postgres.admin_url
         if not redis_url:
-            services.redis = EmbeddedRedis(DATA / "redis", free_port(), persist=False)
+            services.redis = EmbeddedRedis(data / "redis", free_port(), persist=False)
             say(f"BENCH_REDIS_URL not set: embedded Redis under {services.redis.dir}")
             services.redis_url = services.redis.start()
     except BaseException:
@@ -100,8 +109,8 @@ def _plain(url: str) -> str:
 async def recreate_database(services: Services) -> None:
     conn = await asyncpg.connect(_plain(services.admin_url))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{BENCH_DATABASE}"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{services.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{services.database}"')
     finally:
         await conn.close()
 
