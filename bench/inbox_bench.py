@@ -114,6 +114,8 @@ SERVER_START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
 SCENARIO_TIMEOUT = 150.0  # per scenario: warm-up + measured requests at concurrency 8
 SEQUENTIAL_TIMEOUT = 30.0  # per scenario: the requests at concurrency 1
+GC_RUN_REQUESTS = 800
+GC_RUN_TIMEOUT = 60.0
 PROFILE_TIMEOUT = 12.0  # per scenario and pass of the in-process analysis
 LOAD_STATEMENT_TIMEOUT = 900.0
 WALK_TIMEOUT = 240.0
@@ -1957,6 +1959,84 @@ async def explain_block(inproc: InProcess, scenarios: Sequence[Scenario], hot: i
     return "\n".join(lines)
 
 
+async def gc_run(
+    inproc: InProcess, urls: Sequence[str], count: int, concurrency: int
+) -> tuple[list[float], float, GcWatch]:
+    """`count` requests at `concurrency` in-process: latencies (s), wall (s), the GC passes."""
+    latencies: list[float] = []
+    next_index = 0
+
+    async def worker() -> None:
+        nonlocal next_index
+        while next_index < count:
+            url = urls[next_index % len(urls)]
+            next_index += 1
+            started = time.perf_counter()
+            await inproc.get(url)
+            latencies.append(time.perf_counter() - started)
+
+    for url in urls[:20]:
+        await inproc.get(url)
+    with GcWatch() as watch:
+        started = time.perf_counter()
+        await asyncio.wait_for(
+            asyncio.gather(*(worker() for _ in range(concurrency))), GC_RUN_TIMEOUT
+        )
+        wall = time.perf_counter() - started
+    return latencies, wall, watch
+
+
+async def gc_block(inproc: InProcess, scenarios: Sequence[Scenario], concurrency: int) -> str:
+    """The collector's pauses with 8 requests in flight, as the server's process runs them, and
+    with the long-lived heap frozen after startup (`gc.collect(); gc.freeze()`, applied here in
+    the benchmark's process only)."""
+    lines = [
+        f"### Garbage collection at concurrency {concurrency} (in-process)",
+        "",
+        f"{GC_RUN_REQUESTS} requests at concurrency {concurrency} served in this process (which "
+        "holds the app's imports like the server, plus the benchmark's own modules): as is, "
+        "then after `gc.collect(); gc.freeze()` (the long-lived objects moved out of the "
+        "collector's reach; done here, not in app/), then unfrozen again.",
+        "",
+        "| scenario | heap | req/s | p50 ms | p95 ms | p99 ms | max ms | GC passes | GC total ms "
+        "| longest GC pause ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    chosen = [
+        s
+        for s in scenarios
+        if s.name.startswith("list: first page, default") or s.kind in ("card", "timeline")
+    ]
+    for scenario in chosen:
+        for frozen in (False, True):
+            heap = "as is"
+            if frozen:
+                gc.collect()
+                gc.freeze()
+                heap = f"frozen ({gc.get_freeze_count():,} objects)"
+            try:
+                latencies, wall, watch = await gc_run(
+                    inproc, scenario.urls, GC_RUN_REQUESTS, concurrency
+                )
+            finally:
+                gc.unfreeze()
+            ms = [v * 1000 for v in latencies]
+            cells = [
+                scenario.name,
+                heap,
+                f"{len(ms) / wall:.0f}",
+                f"{nearest_rank(ms, 0.5):.1f}",
+                f"{nearest_rank(ms, 0.95):.1f}",
+                f"{nearest_rank(ms, 0.99):.1f}",
+                f"{max(ms):.1f}",
+                str(watch.passes),
+                f"{watch.seconds * 1000:.0f}",
+                f"{watch.longest * 1000:.1f}",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def summary_of(m: Measured) -> str:
     target = m.scenario.target_ms
     check = ""
@@ -2032,6 +2112,10 @@ async def run_bench(opts: Options, report: Report) -> None:
         ) as client:
             token = await login(client)
             client.headers["Authorization"] = f"Bearer {token}"
+            # The load generator's own long-lived heap (the app it imports, the corpus) out of
+            # the collector's reach: its gen-2 passes must not stall the clients' clocks.
+            gc.collect()
+            gc.freeze()
             say("logged in as the operator (POST /api/v1/auth/login)")
             timeline = await has_timeline(client)
             if not timeline:
@@ -2052,8 +2136,11 @@ async def run_bench(opts: Options, report: Report) -> None:
 
         server.stop()
         say("API stopped; in-process EXPLAIN and profile")
+        gc.unfreeze()  # the in-process app is measured as the server runs it
         async with InProcess(settings, token) as inproc:
             report.blocks.append(await explain_block(inproc, scenarios, hot))
+            say("garbage collection at concurrency 8, in-process")
+            report.blocks.append(await gc_block(inproc, scenarios, opts.concurrency))
             if opts.profile_requests:
                 profiles = []
                 for scenario in scenarios:
