@@ -73,21 +73,16 @@ class Services:
             self.postgres.stop()
 
 
-def start_services(
-    database: str = BENCH_DATABASE, data: Path = DATA, pg_settings: dict[str, str] | None = None
-) -> Services:
-    """`data`: where embedded servers keep their files (one benchmark per directory: a second
-    benchmark starting on the same directory would stop the first one's Postgres).
-    `pg_settings`: extra `-c name=value` for an embedded Postgres (ignored for
-    BENCH_DATABASE_URL)."""
+def start_services(database: str = BENCH_DATABASE, data: Path = DATA) -> Services:
+    """`database`: the benchmark's own database name. `data`: where embedded servers keep their
+    files (one benchmark per directory: a second benchmark starting on the same directory would
+    stop the first one's Postgres)."""
     admin_url = os.environ.get("BENCH_DATABASE_URL")
     redis_url = os.environ.get("BENCH_REDIS_URL")
     services = Services(admin_url or "", redis_url or "", database=database)
     try:
         if not admin_url:
             services.postgres = EmbeddedPostgres(data / "postgres", free_port(), durable=False)
-            for name, value in (pg_settings or {}).items():
-                services.postgres.extra_args += ["-c", f"{name}={value}"]
             say(f"BENCH_DATABASE_URL not set: embedded Postgres under {services.postgres.pgdata}")
             services.postgres.start()
             services.admin_url = services.postgres.admin_url
