@@ -647,6 +647,7 @@ SELECT
         'price', 990 + (u.product % 50) * 100, 'size', {_pick("l.sizes", "u.r_h")})
     END
 FROM u CROSS JOIN l
+ORDER BY u.occurred  -- in the order they occurred, as the sync stores them (dateAsc windows)
 """  # noqa: S608 - interpolates only this module's constants
 
 # Every chat gets 2–7 messages, alternating buyer/seller; the last is the buyer's when open.

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
@@ -12,13 +12,16 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/logi
 
 
 async def get_principal(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
-    return await service.resolve_bearer(session, settings, credentials.credentials)
+    return await service.resolve_bearer(
+        session, settings, credentials.credentials, request.app.state.principal_cache
+    )
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

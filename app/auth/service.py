@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import repository
@@ -57,7 +58,20 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
     )
 
 
-async def resolve_bearer(session: AsyncSession, settings: Settings, token: str) -> Principal:
+# A signed session token is checked against `users` (still there, still active) at most once per
+# `auth_cache_seconds` per user and process: the inbox's hot paths skip that query.
+PrincipalCache = TTLCache[tuple[int, int], Principal]
+
+
+def principal_cache(settings: Settings) -> PrincipalCache | None:
+    if settings.auth_cache_seconds <= 0:
+        return None
+    return TTLCache(maxsize=10_000, ttl=settings.auth_cache_seconds)
+
+
+async def resolve_bearer(
+    session: AsyncSession, settings: Settings, token: str, cache: PrincipalCache | None = None
+) -> Principal:
     now = datetime.now(UTC)
     if token.startswith(security.API_TOKEN_PREFIX):
         api_token = await repository.get_active_token(
@@ -72,10 +86,15 @@ async def resolve_bearer(session: AsyncSession, settings: Settings, token: str) 
         if claims is None:
             raise Unauthorized("invalid or expired access token")
         user_id, seller_id = claims
+        if cache is not None and (cached := cache.get((user_id, seller_id))) is not None:
+            return cached
     user = await repository.get_user(session, seller_id=seller_id, user_id=user_id)
     if user is None or not user.is_active:
         raise Unauthorized("user is disabled or no longer exists")
-    return Principal(user_id=user.id, seller_id=user.seller_id, role=user.role)
+    principal = Principal(user_id=user.id, seller_id=user.seller_id, role=user.role)
+    if cache is not None and not token.startswith(security.API_TOKEN_PREFIX):
+        cache[(user_id, seller_id)] = principal
+    return principal
 
 
 async def create_api_token(

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
 from app.interactions.models import ChatMessage, Interaction
-from app.interactions.schemas import InteractionFilters, Sort
+from app.interactions.schemas import InteractionFilters, InteractionSummary, Sort
 
 DUE_SOON = timedelta(hours=2)
 INFINITY = cast(literal("infinity"), TIMESTAMP(timezone=True))
@@ -77,17 +77,15 @@ def _sla_condition(state: str, now: datetime) -> ColumnElement[bool]:
     return not_(waiting)
 
 
-def sla_state(row: Interaction, now: datetime) -> str:
-    if not row.needs_response or row.sla_due_at is None:
+def sla_state(needs_response: bool, due: datetime | None, now: datetime) -> str:
+    if not needs_response or due is None:
         return "none"
-    if row.sla_due_at < now:
+    if due < now:
         return "overdue"
-    return "due_soon" if row.sla_due_at < now + DUE_SOON else "on_track"
+    return "due_soon" if due < now + DUE_SOON else "on_track"
 
 
-def _ordered(
-    stmt: Select[Any], sort: Sort, q: str | None, after: Sequence[Any] | None
-) -> Select[Any]:
+def _ordered(stmt: Select[Any], sort: Sort, after: Sequence[Any] | None) -> Select[Any]:
     i = Interaction
     if sort == "priority":
         if after is not None:
@@ -96,13 +94,6 @@ def _ordered(
             bound = tuple_(literal(rank, SmallInteger), due_key, literal(last_id, BigInteger))
             stmt = stmt.where(tuple_(i.priority_rank, i.sla_sort_at, i.id) > bound)
         return stmt.order_by(i.priority_rank, i.sla_sort_at, i.id)
-    if sort == "relevance":
-        assert q is not None
-        score = func.ts_rank_cd(i.search_vector, tsquery(q))
-        if after is not None:
-            bound = tuple_(cast(literal(after[0]), REAL), literal(after[1], BigInteger))
-            stmt = stmt.where(tuple_(score, i.id) < bound)
-        return stmt.add_columns(score.label("score")).order_by(score.desc(), i.id.desc())
     newest = sort == "newest"
     if after is not None:
         key = tuple_(i.occurred_at, i.id)
@@ -110,6 +101,43 @@ def _ordered(
     if newest:
         return stmt.order_by(i.occurred_at.desc(), i.id.desc())
     return stmt.order_by(i.occurred_at.asc(), i.id.asc())
+
+
+# The inbox row's columns, read as plain rows: no ORM identity map for a 50-row page.
+_LIST_COLUMNS = [
+    Interaction.__table__.c[name]
+    for name in (*InteractionSummary.model_fields.keys() - {"sla_state"}, "priority_rank")
+]
+
+
+# Relevance ranks the newest SEARCH_WINDOW matches, not all of them: a common word matches a
+# quarter of a big seller's rows, and ranking each costs a heap visit (seconds at 1M rows).
+# The window is read newest-first through the (seller_id, occurred_at) index. Its newest id when
+# the first page was read (`as_of`) travels in the cursor, so later pages rank the same window
+# while new items arrive; `sort=newest` reads every match.
+SEARCH_WINDOW = 500
+
+
+def _ranked(
+    where: list[ColumnElement[bool]], q: str, after: Sequence[Any] | None, limit: int
+) -> Select[Any]:
+    i = Interaction
+    bounded = [*where, i.id <= after[2]] if after is not None else where
+    window = (
+        select(*_LIST_COLUMNS, i.search_vector)
+        .where(*bounded)
+        .order_by(i.occurred_at.desc(), i.id.desc())
+        .limit(SEARCH_WINDOW)
+        .subquery("search_window")
+    )
+    w = window.c
+    score = func.ts_rank_cd(w.search_vector, tsquery(q))
+    as_of = func.max(w.id).over() if after is None else literal(after[2], BigInteger)
+    stmt = select(*(w[c.name] for c in _LIST_COLUMNS), score.label("score"), as_of.label("as_of"))
+    if after is not None:
+        bound = tuple_(cast(literal(after[0]), REAL), literal(after[1], BigInteger))
+        stmt = stmt.where(tuple_(score, w.id) < bound)
+    return stmt.order_by(score.desc(), w.id.desc()).limit(limit)
 
 
 async def list_page(
@@ -120,19 +148,23 @@ async def list_page(
     q: str | None,
     after: Sequence[Any] | None,
     limit: int,
-) -> list[tuple[Interaction, float | None]]:
-    stmt = _ordered(select(Interaction).where(*where), sort, q, after).limit(limit)
-    rows = (await session.execute(stmt)).all()
-    return [(row[0], row[1] if sort == "relevance" else None) for row in rows]
-
-
-def cursor_values(row: Interaction, sort: Sort, score: float | None) -> list[Any]:
-    if sort == "priority":
-        due = row.sla_due_at.isoformat() if row.sla_due_at else None
-        return [row.priority_rank, due, row.id]
+) -> list[dict[str, Any]]:
+    """Rows as dicts (with `score` and `as_of` for relevance), ready for `InteractionSummary`."""
     if sort == "relevance":
-        return [score, row.id]
-    return [row.occurred_at.isoformat(), row.id]
+        assert q is not None
+        stmt = _ranked(where, q, after, limit)
+    else:
+        stmt = _ordered(select(*_LIST_COLUMNS).where(*where), sort, after).limit(limit)
+    return [dict(row) for row in (await session.execute(stmt)).mappings()]
+
+
+def cursor_values(row: dict[str, Any], sort: Sort) -> list[Any]:
+    if sort == "priority":
+        due = row["sla_due_at"].isoformat() if row["sla_due_at"] else None
+        return [row["priority_rank"], due, row["id"]]
+    if sort == "relevance":
+        return [row["score"], row["id"], row["as_of"]]
+    return [row["occurred_at"].isoformat(), row["id"]]
 
 
 async def counts(
@@ -188,21 +220,25 @@ async def user_in_seller(session: AsyncSession, seller_id: int, user_id: int) ->
 
 async def recent_on_product(
     session: AsyncSession, seller_id: int, nm_id: int, exclude_id: int, per_channel: int = 5
-) -> list[Interaction]:
+) -> list[dict[str, Any]]:
     """The newest items of each channel on this product: three index-ordered LIMIT scans."""
     i = Interaction
+    columns = (i.id, i.channel, i.occurred_at, i.status, i.rating, i.intent, i.text, i.pros,
+               i.cons, i.product_name)  # fmt: skip
     parts = [
-        select(i.id)
+        select(*columns)
         .where(i.seller_id == seller_id, i.nm_id == nm_id, i.channel == channel, i.id != exclude_id)
         .order_by(i.occurred_at.desc())
         .limit(per_channel)
         for channel in ("review", "question", "chat")
     ]
-    ids = select(union_all(*parts).subquery().c.id)
-    result = await session.scalars(
-        select(i).where(i.id.in_(ids)).order_by(i.channel, i.occurred_at.desc())
-    )
-    return list(result.all())
+    result = await session.execute(union_all(*parts))
+    return [dict(row) for row in result.mappings()]
+
+
+# Typical complaints are read from the product's newest items, not all of them: a best-seller
+# has tens of thousands, and the newest thousand say what buyers are saying now.
+INTENT_SAMPLE = 1000
 
 
 async def top_intents(
@@ -210,19 +246,24 @@ async def top_intents(
 ) -> list[tuple[str, int]]:
     """Typical complaints and questions: intents on this product (praise excluded)."""
     i = Interaction
+    newest = (
+        select(i.intent, i.channel, i.rating)
+        .where(i.seller_id == seller_id, i.nm_id == nm_id, i.occurred_at >= since)
+        .order_by(i.occurred_at.desc())
+        .limit(INTENT_SAMPLE)
+        .subquery()
+    )
+    n = newest.c
     count = func.count()
     result = await session.execute(
-        select(i.intent, count)
+        select(n.intent, count)
         .where(
-            i.seller_id == seller_id,
-            i.nm_id == nm_id,
-            i.occurred_at >= since,
-            i.intent.is_not(None),
-            i.intent != "other",
-            or_(i.channel != "review", i.rating <= 3),
+            n.intent.is_not(None),
+            n.intent != "other",
+            or_(n.channel != "review", n.rating <= 3),
         )
-        .group_by(i.intent)
-        .order_by(count.desc(), i.intent)
+        .group_by(n.intent)
+        .order_by(count.desc(), n.intent)
         .limit(limit)
     )
     return [(str(row[0]), int(row[1])) for row in result]

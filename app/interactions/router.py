@@ -47,7 +47,11 @@ async def list_interactions(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> InteractionPage:
-    """The inbox. Default order: priority then SLA due (relevance when `q` is given)."""
+    """The inbox. Default order: priority then SLA due (relevance when `q` is given).
+
+    `sort=relevance` ranks the 500 newest matches of `q` (a common word can match a quarter of a
+    big seller's inbox); `sort=newest` with `q` reads every match.
+    """
     return await service.list_interactions(
         session, principal, filters, sort=sort, limit=limit, cursor=cursor
     )

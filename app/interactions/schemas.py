@@ -39,7 +39,9 @@ class InteractionFilters(BaseModel):
         return self
 
 
-class InteractionRead(Schema):
+class InteractionSummary(Schema):
+    """An inbox row: everything but the raw marketplace fields (`extra`, on the card)."""
+
     id: int
     marketplace: str
     channel: str
@@ -68,11 +70,14 @@ class InteractionRead(Schema):
     occurred_at: datetime
     first_response_at: datetime | None
     source: str
+
+
+class InteractionRead(InteractionSummary):
     extra: dict[str, Any]
 
 
 class InteractionPage(BaseModel):
-    items: list[InteractionRead]
+    items: list[InteractionSummary]
     next_cursor: str | None = None
 
 

@@ -28,7 +28,7 @@ from app.links import service as links_service
 from app.links.schemas import LinkRead
 
 CONTEXT_DAYS = 180
-CURSOR_ARITY = {"priority": 3, "relevance": 2, "newest": 2, "oldest": 2}
+CURSOR_ARITY = {"priority": 3, "relevance": 3, "newest": 2, "oldest": 2}
 
 
 class InvalidFilter(AppError):
@@ -38,7 +38,7 @@ class InvalidFilter(AppError):
 
 def read(row: Interaction, now: datetime) -> InteractionRead:
     return InteractionRead.model_validate(row).model_copy(
-        update={"sla_state": repository.sla_state(row, now)}
+        update={"sla_state": repository.sla_state(row.needs_response, row.sla_due_at, now)}
     )
 
 
@@ -71,9 +71,12 @@ async def list_interactions(
     )
     next_cursor = None
     if len(rows) > limit:
-        last, score = rows[limit - 1]
-        next_cursor = encode_cursor([sort, *repository.cursor_values(last, sort, score)])
-    return InteractionPage(items=[read(r, now) for r, _ in rows[:limit]], next_cursor=next_cursor)
+        next_cursor = encode_cursor([sort, *repository.cursor_values(rows[limit - 1], sort)])
+    items = rows[:limit]
+    for row in items:
+        row["sla_state"] = repository.sla_state(row["needs_response"], row["sla_due_at"], now)
+    # One validation call for the whole page (pydantic-core), not one per row.
+    return InteractionPage.model_validate({"items": items, "next_cursor": next_cursor})
 
 
 async def count_interactions(
@@ -109,7 +112,7 @@ async def card(session: AsyncSession, principal: Principal, interaction_id: int)
         else []
     )
     links: list[LinkRead] = await links_service.links_for(session, principal.seller_id, row.id)
-    state = repository.sla_state(row, now)
+    state = repository.sla_state(row.needs_response, row.sla_due_at, now)
     minutes_left = (
         int((row.sla_due_at - now).total_seconds() // 60)
         if row.sla_due_at is not None and state != "none"
@@ -142,17 +145,13 @@ async def product_context(
     replies = await repository.last_replies(session, seller_id, row.nm_id)
     grouped: dict[str, list[ContextItem]] = {"review": [], "question": [], "chat": []}
     for item in recent:
-        grouped[item.channel].append(
-            ContextItem(
-                id=item.id, channel=item.channel, occurred_at=item.occurred_at,
-                status=item.status, rating=item.rating, intent=item.intent,
-                text_preview=(item.text or item.cons or item.pros or "")[:160],
-            )
-        )  # fmt: skip
+        preview = (item["text"] or item["cons"] or item["pros"] or "")[:160]
+        context_item = ContextItem.model_validate({**item, "text_preview": preview})
+        grouped[item["channel"]].append(context_item)
     return ProductContext(
         nm_id=row.nm_id,
         product_name=row.product_name
-        or next((r.product_name for r in recent if r.product_name), None),
+        or next((r["product_name"] for r in recent if r["product_name"]), None),
         recent=grouped,
         top_intents=[IntentCount(intent=i, count=n) for i, n in intents],
         last_replies=[

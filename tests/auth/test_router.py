@@ -1,5 +1,8 @@
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from cachetools import TTLCache
+from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,6 +113,25 @@ async def test_disabled_user_is_refused_even_with_a_valid_token(
     response = await client.get("/api/v1/auth/me", headers=headers)
 
     assert response.status_code == 401
+
+
+async def test_a_disabled_user_is_refused_once_the_auth_cache_lets_go(
+    app: FastAPI, session: AsyncSession, client: AsyncClient
+) -> None:
+    app.state.principal_cache = TTLCache(maxsize=10, ttl=0.3)
+    seller = await factories.create_seller(session)
+    user = await factories.create_user(session, seller, "leaving@example.com")
+    headers = await factories.login(client, "leaving@example.com")
+    assert (await client.get("/api/v1/auth/me", headers=headers)).status_code == 200
+    user.is_active = False
+    await session.flush()
+
+    within_ttl = await client.get("/api/v1/auth/me", headers=headers)
+    await asyncio.sleep(0.35)
+    after_ttl = await client.get("/api/v1/auth/me", headers=headers)
+
+    assert within_ttl.status_code == 200  # the documented grace: at most auth_cache_seconds
+    assert after_ttl.status_code == 401
 
 
 async def test_api_token_is_shown_once_works_and_stops_working_when_revoked(

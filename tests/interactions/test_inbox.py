@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
+from app.interactions import repository
 from app.interactions.models import InteractionEvent
 from app.sellers.models import Seller
 from tests import factories
@@ -88,6 +89,24 @@ async def test_russian_full_text_search_matches_inflections_and_ranks(
     assert await _ids(client, headers, "&q=кроссовки -бега") == [strong.id, by_name.id]
 
 
+async def test_list_items_are_summaries_and_the_card_keeps_the_raw_fields(
+    session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
+) -> None:
+    seller, headers = shop
+    raw = {"answer": {"text": "Спасибо!"}, "photos": []}
+    item = await factories.create_interaction(
+        session, seller, extra=raw, sla_due_at=NOW + timedelta(minutes=30)
+    )
+
+    listed = (await client.get("/api/v1/interactions", headers=headers)).json()["items"]
+    card = (await client.get(f"/api/v1/interactions/{item.id}", headers=headers)).json()
+
+    assert [i["id"] for i in listed] == [item.id]
+    assert "extra" not in listed[0]
+    assert listed[0]["sla_state"] == card["interaction"]["sla_state"] == "due_soon"
+    assert card["interaction"]["extra"] == raw
+
+
 async def test_priority_sort_is_urgent_first_then_nearest_due_then_none(
     session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
 ) -> None:
@@ -135,6 +154,34 @@ async def test_pages_are_stable_while_new_items_arrive(
 
     assert len(seen) == len(set(seen))
     assert original <= set(seen)
+
+
+async def test_relevance_ranks_the_newest_window_of_matches_and_pages_stay_on_it(
+    session: AsyncSession,
+    client: AsyncClient,
+    shop: tuple[Seller, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(repository, "SEARCH_WINDOW", 4)
+    seller, headers = shop
+    make = factories.create_interaction
+    old_best = await make(session, seller, text="брак " * 5, occurred_at=NOW - timedelta(days=9))
+    recent = [
+        await make(session, seller, text="брак " * n, occurred_at=NOW - timedelta(days=5 - n))
+        for n in range(1, 5)
+    ]
+    await make(session, seller, text="всё отлично", occurred_at=NOW)
+
+    first = (await client.get("/api/v1/interactions?q=брак&limit=2", headers=headers)).json()
+    await make(session, seller, text="брак " * 9, occurred_at=NOW)  # arrives between pages
+    second = await client.get(
+        f"/api/v1/interactions?q=брак&limit=2&cursor={first['next_cursor']}", headers=headers
+    )
+
+    ranked = [i["id"] for i in first["items"]] + [i["id"] for i in second.json()["items"]]
+    assert ranked == [r.id for r in reversed(recent)]  # best match first, within the window
+    assert old_best.id not in ranked
+    assert second.json()["next_cursor"] is None
 
 
 async def test_bad_cursors_and_sorts_are_clear_errors(
