@@ -1,0 +1,1 @@
+"""Reply drafts: providers (offline templates, OpenAI-compatible) and guardrails."""

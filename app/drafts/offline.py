@@ -1,0 +1,860 @@
+"""The deterministic offline draft provider (the default).
+
+A draft is assembled from parts chosen by channel, intent and rating:
+
+    greeting · opening · intent body · grounding · closing · signature
+
+- greeting: "Здравствуйте, Анна!" when the marketplace gave a usable first name, else neutral;
+- review: thanks or an apology by rating, then the intent's point (defect → apology and how to
+  return a defective item; sizing → how to pick a size; delivery; specs; return → the
+  marketplace's return process), written for the customer and future buyers; question: a public
+  answer; chat: shorter and personal, ends with a follow-up question. Returns and money are only
+  mentioned for the `return_refund` and `defect_quality` intents.
+- grounding on the seller's previous replies on the product (newest first), three rules:
+  `signature` (the seller's sign-off, "С уважением, команда …"; chats take it from chat replies
+  only), `stock_phrase` (a positive sentence the seller used in at least two replies, closing
+  4–5★ reviews and questions instead of ours) and `intent_phrase` (the newest sentence of an
+  earlier reply that the intent classifier puts on the draft's topic, for sizing, specs and
+  availability: "Модель маломерит…"). Each reuse is a source;
+- the product's typical intents (top 3, seen at least 3 times): a line when the draft's topic is
+  one of them, or a tip in pre-purchase answers when sizing/specs/availability tops the list.
+  A source only then.
+
+Variants of a sentence are chosen by a stable hash (sha256) of the customer-facing inputs, so
+the same request always yields the same text, and grounding that does not apply changes
+nothing. Text reused from the customer or the seller is dropped when it mentions AI, promises,
+blame, contact details or (outside the return/defect intents) refunds. Optional parts (the
+grounding) are dropped first when a draft would exceed the channel's limit.
+"""
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from app.drafts.providers import MAX_LENGTH, DraftRequest, DraftResult, PreviousReply, first_name
+from app.interactions import classify
+
+TOP_INTENTS_CONSIDERED = 3  # only the product's three most frequent intents count as typical
+TOP_INTENT_MIN_COUNT = 3  # … and only when seen at least this often
+STOCK_PHRASE_MIN_REPLIES = 2
+REFUND_INTENTS = frozenset({"return_refund", "defect_quality"})
+# Intents whose sentences in earlier replies state product facts worth repeating.
+FACT_INTENTS = frozenset({"sizing_fit", "spec_compatibility", "availability_delivery"})
+
+
+def _stems(*stems: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![а-яёa-z])(?:" + "|".join(stems) + r")", re.IGNORECASE)
+
+
+# Reused text (the customer's pros, the seller's earlier sentences, the product name) is dropped
+# when it matches: the draft must never mention AI, promise, blame the customer or, outside the
+# refund intents, offer money back.
+_UNSAFE = re.compile(
+    r"(?<![а-яёa-z])(?:бот(?:ы|а|у|ом|ов|ам|ами|ах|е)?(?![а-яёa-z])|ии(?![а-яёa-z])"
+    r"|ai(?![a-z])|нейросет|искусственн\w*\s+интеллект|chat\s*gpt|gpt|робот|автоответ"
+    r"|гарант|обеща|обязательно|100\s*%|навсегда"
+    r"|сами\s+винова|ваша\s+вина|по\s+вашей\s+вине|неправильн|невнимательн"
+    r"|надо\s+было|нужно\s+было|не\s+читали)",
+    re.IGNORECASE,
+)
+_REFUND = _stems("возврат", "верн", "деньг", "денег", "компенсац", "возмещ", "обмен")
+# Personal data and links are never repeated from earlier replies.
+_PERSONAL = re.compile(r"\d{5,}|@|https?://|www\.|№|\+7|\b8\s?\(?9\d\d", re.IGNORECASE)
+_GREETING = _stems("здравствуй", "добрый", "доброе", "доброго", "привет", "приветствую")
+_SIGNATURE = _stems(
+    "с уважением",
+    "с наилучшими",
+    "искренне ваш",
+    "ваш магазин",
+    "ваша команда",
+    "команда ",
+    "всегда ваш",
+)
+_POSITIVE = _stems("спасибо", "благодар", "рады", "ждём", "ждем", "хорош", "приятн", "удач")
+# Stock phrases are closing lines, not thanks for a particular review or question.
+_CONTEXTUAL = _stems("отзыв", "оценк", "звёзд", "звезд", "вопрос")
+# "Иван, модель маломерит…": an earlier customer's name (or "Да,") before a reused sentence.
+# Not before a clause: "Спасибо, что выбираете нас!" stays whole.
+_LEADING_WORD = re.compile(
+    r"^[A-ZА-ЯЁ][A-Za-zА-Яа-яЁё-]*,\s+"
+    r"(?!(?:что|чтобы|как|если|когда|но|и|а|ведь|потому|поэтому|пока|хотя)(?![а-яё]))"
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+_WORD = re.compile(r"[а-яёa-z0-9]+", re.IGNORECASE)
+_NOT_PROS = frozenset({"нет", "-", "—", "не знаю", "ничего", "всё", "все", "пока нет", "."})
+
+Forms = dict[str, str]
+_GENERIC: Forms = {"nom": "товар", "gen": "товара", "dat": "товару", "prep": "товаре"}
+
+
+def _product_forms(product_name: str | None) -> Forms:
+    """Case forms of "the product" for the templates: «name» when it is short and clean (a cut
+    name reads worse than none)."""
+    name = " ".join(product_name.split()) if product_name else None
+    if not name or len(name) > 60 or "«" in name or "»" in name:
+        return _GENERIC
+    if not _safe(name, refunds_allowed=False):
+        return _GENERIC
+    return {
+        "nom": f"товар «{name}»",
+        "gen": f"товара «{name}»",
+        "dat": f"товару «{name}»",
+        "prep": f"товаре «{name}»",
+    }
+
+
+def _clip(text: str, limit: int) -> str | None:
+    """The first clause of `text`, cut at a word boundary to at most `limit` characters."""
+    text = " ".join(text.split())
+    first = re.split(r"(?<=[.!?…;])\s+|\n", text, maxsplit=1)[0].rstrip(" .!?…;,")
+    if len(first) <= limit:
+        return first or None
+    cut = first[:limit].rsplit(" ", 1)[0].rstrip(" ,;:-—")
+    return cut if len(cut) >= 10 else None
+
+
+def _safe(text: str, *, refunds_allowed: bool) -> bool:
+    if _UNSAFE.search(text) or _PERSONAL.search(text):
+        return False
+    return refunds_allowed or not _REFUND.search(text)
+
+
+def _norm(sentence: str) -> str:
+    return " ".join(_WORD.findall(sentence.lower().replace("ё", "е")))
+
+
+def _similar(a: str, b: str) -> bool:
+    """Word-set overlap: two sentences saying nearly the same thing (one is enough)."""
+    wa, wb = set(_norm(a).split()), set(_norm(b).split())
+    if not wa or not wb:
+        return False
+    return len(wa & wb) / len(wa | wb) >= 0.5
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def _reusable_sentences(reply: PreviousReply) -> list[str]:
+    """The reply's sentences without greetings and without a leading "Name, " / "Да, "."""
+    found: list[str] = []
+    for sentence in _sentences(reply.text):
+        if _GREETING.match(sentence):
+            continue
+        stripped = _LEADING_WORD.sub("", sentence, count=1)
+        found.append(stripped[:1].upper() + stripped[1:])
+    return found
+
+
+@dataclass
+class _Part:
+    text: str
+    optional: bool = False  # dropped first when the draft exceeds the channel's limit
+    source: dict[str, object] | None = None  # what this part was grounded on, if anything
+
+
+@dataclass
+class _Draft:
+    request: DraftRequest
+    intent: str
+    key: str
+    forms: Forms
+    refunds_allowed: bool
+    parts: list[_Part] = field(default_factory=list)
+    product_named: bool = False  # the product's name is quoted once; later "товар"
+
+    def pick(self, slot: str, options: Sequence[str], **values: str) -> str:
+        """One of `options`, chosen by a stable hash of the request and the slot, filled in."""
+        digest = hashlib.sha256(f"{slot}\x1f{self.key}".encode()).digest()
+        text = options[int.from_bytes(digest[:8], "big") % len(options)]
+        forms = self.forms
+        if any("{" + form + "}" in text for form in forms):
+            forms = _GENERIC if self.product_named else forms
+            self.product_named = True
+        for name, value in {**forms, **values}.items():
+            text = text.replace("{" + name + "}", value)
+        return text
+
+    def add(
+        self,
+        slot: str,
+        options: Sequence[str],
+        *,
+        optional: bool = False,
+        source: dict[str, object] | None = None,
+        **values: str,
+    ) -> None:
+        self.parts.append(_Part(self.pick(slot, options, **values), optional, source))
+
+    def contains(self, sentence: str) -> bool:
+        return any(_similar(sentence, s) for part in self.parts for s in _sentences(part.text))
+
+
+def _request_key(request: DraftRequest) -> str:
+    """What variants are chosen by: the customer-facing inputs only, so grounding that does not
+    apply (an unrelated earlier reply, a top intent off topic) leaves the text unchanged."""
+    fields: list[object] = [
+        request.channel,
+        request.text,
+        request.pros,
+        request.cons,
+        request.rating,
+        request.intent,
+        request.customer_name,
+        request.product_name,
+    ]
+    return repr(fields)
+
+
+def _intent(request: DraftRequest) -> str:
+    """The request's intent; classified from the customer's text when the caller had none."""
+    if request.intent is None:
+        return classify.classify_intent(request.text, request.pros, request.cons)
+    return request.intent if request.intent in classify.INTENTS else "other"
+
+
+# --- templates -----------------------------------------------------------------------------
+
+_GREET_NAMED = ("Здравствуйте, {name}!",)
+_GREET_NAMED_CHAT = ("Здравствуйте, {name}!", "{name}, здравствуйте!")
+_GREET = ("Здравствуйте!", "Добрый день!")
+
+_THANKS = {
+    5: (
+        "Спасибо за отличную оценку!",
+        "Благодарим за пять звёзд и тёплый отзыв!",
+        "Спасибо за высшую оценку — нам очень приятно!",
+    ),
+    4: (
+        "Спасибо за хорошую оценку и отзыв!",
+        "Благодарим за высокую оценку!",
+        "Спасибо, что поделились впечатлениями о {prep}!",
+    ),
+    3: (
+        "Спасибо за честный отзыв.",
+        "Благодарим за подробную обратную связь.",
+        "Спасибо, что поделились мнением о {prep}.",
+    ),
+}
+_SORRY = {
+    "defect_quality": (
+        "Приносим извинения за неприятную ситуацию с качеством товара.",
+        "Нам очень жаль, что товар оказался с дефектом.",
+        "Простите за доставленные неудобства: товар с дефектом не должен был к вам попасть.",
+    ),
+    "sizing_fit": (
+        "Жаль, что размер не подошёл.",
+        "Сожалеем, что с размером не получилось угадать.",
+    ),
+    "availability_delivery": (
+        "Сожалеем, что с заказом возникли сложности.",
+        "Приносим извинения за неудобства с получением заказа.",
+    ),
+    "spec_compatibility": (
+        "Жаль, что товар не подошёл под ваши задачи.",
+        "Сожалеем, что характеристики товара не совпали с вашими ожиданиями.",
+    ),
+    "return_refund": (
+        "Жаль, что товар вам не подошёл.",
+        "Сожалеем, что покупка не оправдала ожиданий.",
+    ),
+}
+_SORRY_OTHER = {
+    1: (
+        "Нам очень жаль, что товар вас разочаровал.",
+        "Приносим искренние извинения за испорченное впечатление от покупки.",
+    ),
+    2: (
+        "Жаль, что покупка не оправдала ваших ожиданий.",
+        "Сожалеем, что {nom} понравился вам меньше, чем хотелось бы.",
+    ),
+}
+# After thanks for a 3-5★ review that still raises the intent's topic.
+_BUT = {
+    "defect_quality": (
+        "Жаль только, что обнаружился дефект — такого быть не должно.",
+        "Нам жаль, что при этом возник вопрос к качеству.",
+    ),
+    "sizing_fit": (
+        "Спасибо и за подсказку по размеру — она поможет другим покупателям выбрать точнее.",
+        "Отдельное спасибо за отзыв о посадке: такие подробности помогают другим покупателям.",
+    ),
+    "availability_delivery": (
+        "Рады, что заказ добрался до вас.",
+        "Спасибо, что рассказали и о получении заказа.",
+    ),
+    "spec_compatibility": (
+        "Спасибо за подробности о характеристиках — они помогут другим покупателям.",
+        "Отдельное спасибо за то, что рассказали, как товар показал себя в деле.",
+    ),
+    "return_refund": (
+        "Жаль, что товар в итоге вам не подошёл.",
+        "Понимаем, что товар может не подойти, и подскажем, как его вернуть.",
+    ),
+}
+
+_DEFECT_STEP = (
+    "Товар с браком можно вернуть: оформите заявку на возврат в разделе «Покупки» личного "
+    "кабинета Wildberries, приложите фото дефекта и сдайте товар в пункт выдачи — после "
+    "проверки деньги вернутся на способ оплаты.",
+    "Чтобы вернуть товар с дефектом, оформите заявку в личном кабинете Wildberries (раздел "
+    "«Покупки») и приложите фото; после одобрения товар можно сдать в пункт выдачи, а деньги "
+    "вернутся на способ оплаты после проверки.",
+)
+_DEFECT_STEP_SOFT = (
+    "Если дефект мешает пользоваться товаром, его можно вернуть: оформите заявку в разделе "
+    "«Покупки» личного кабинета Wildberries и приложите фото.",
+)
+_DEFECT_QC = (
+    "Информацию о дефекте мы передали в отдел контроля качества, чтобы проверить партию.",
+    "Мы передали ваш отзыв в контроль качества — такие сигналы помогают нам проверять поставки.",
+)
+_RETURN_STEPS = (
+    "Вернуть товар можно через личный кабинет Wildberries: в разделе «Покупки» выберите товар, "
+    "оформите заявку на возврат и сдайте его в пункт выдачи. Деньги вернутся на способ оплаты "
+    "после того, как товар поступит на склад и пройдёт проверку.",
+    "Для возврата оформите заявку в разделе «Покупки» личного кабинета Wildberries и отнесите "
+    "товар в пункт выдачи; после проверки товара на складе деньги вернутся на способ оплаты.",
+)
+_RETURN_RULES = (
+    "Сроки и условия возврата для каждой категории товаров указаны в правилах Wildberries.",
+    "Условия возврата для этой категории товаров можно уточнить в правилах Wildberries.",
+)
+_SIZE_ADVICE = (
+    "Для тех, кто выбирает размер: сверьте свои мерки с таблицей размеров в карточке товара — "
+    "в ней указаны замеры изделия.",
+    "Чтобы не ошибиться с размером, советуем перед заказом сверить свои мерки с таблицей "
+    "размеров в карточке товара.",
+)
+_SIZE_ADVICE_Q = (
+    "Чтобы выбрать размер, сверьте свои мерки с таблицей размеров в карточке товара — в ней "
+    "указаны замеры изделия.",
+    "Подобрать размер проще всего по таблице в карточке товара: сравните свои мерки с замерами "
+    "изделия.",
+)
+_SIZE_HELP = (
+    "Если сомневаетесь между двумя размерами, задайте вопрос в карточке товара — подскажем.",
+    "Если сомневаетесь между двумя размерами, напишите нам в чат с продавцом — подскажем.",
+)
+_DELIVERY = (
+    "Доставку до пункта выдачи выполняет Wildberries, а мы со своей стороны стараемся "
+    "передавать заказы на склад без задержек.",
+    "Мы передаём заказы на склад Wildberries как можно быстрее, а дальше доставку до пункта "
+    "выдачи выполняет маркетплейс.",
+)
+_DELIVERY_STATUS = (
+    "Статус заказа всегда можно проверить в разделе «Доставки» личного кабинета.",
+    "Где сейчас заказ, видно в разделе «Доставки» личного кабинета Wildberries.",
+)
+_AVAILABILITY_Q = (
+    "Актуальное наличие размеров и цветов отображается в карточке товара. Если нужного "
+    "варианта сейчас нет, добавьте товар в избранное — так его будет легко найти, когда он "
+    "снова появится.",
+    "Все доступные сейчас размеры и цвета показаны в карточке товара; если нужного нет, "
+    "добавьте {nom} в избранное, чтобы не потерять, когда он снова появится в продаже.",
+)
+_DELIVERY_TIME_Q = (
+    "Срок доставки зависит от выбранного пункта выдачи и показывается при оформлении заказа.",
+    "Точный срок доставки до вашего пункта выдачи Wildberries покажет при оформлении заказа.",
+)
+_SPEC = (
+    "Все параметры указаны в разделе «Характеристики» и в описании карточки товара — перед "
+    "покупкой советуем свериться с ними.",
+    "Перед заказом советуем свериться с характеристиками и описанием в карточке товара: там "
+    "указаны состав, размеры и совместимость.",
+)
+_SPEC_HELP = (
+    "Если сомневаетесь, задайте вопрос в карточке товара — подскажем.",
+    "Если нужного параметра в карточке нет, напишите, что именно уточнить, — ответим.",
+)
+_PRE_PURCHASE_Q = (
+    "Подробное описание, состав и характеристики указаны в карточке товара, а в отзывах "
+    "покупатели делятся опытом использования.",
+    "Основные сведения о {prep} собраны в описании и характеристиках карточки, а реальный опыт "
+    "использования можно посмотреть в отзывах.",
+)
+_PRE_PURCHASE_HELP = (
+    "Если расскажете, для чего выбираете товар, — подскажем, подойдёт ли он вам.",
+    "Напишите, для каких задач нужен товар, — поможем определиться.",
+)
+_QUALITY_Q = (
+    "Мы внимательно следим за качеством товара.",
+    "Качество для нас важно, и к каждому обращению покупателей мы относимся внимательно.",
+)
+_QUALITY_RETURN_Q = (
+    "Если товар окажется с дефектом, его можно вернуть: оформите заявку в разделе «Покупки» "
+    "личного кабинета Wildberries и приложите фото.",
+)
+_OTHER_Q = (
+    "Ответы на многие вопросы есть в описании и характеристиках карточки товара.",
+    "Подробная информация о {prep} собрана в описании и характеристиках карточки.",
+)
+_OTHER_HELP_Q = (
+    "Если нужной информации там нет, уточните, пожалуйста, что именно вас интересует, — с "
+    "радостью ответим.",
+    "Если чего-то не хватает, напишите, что именно хотите узнать, — ответим.",
+)
+_QUESTION_THANKS = (
+    "Спасибо за вопрос!",
+    "Спасибо за интерес к {dat}!",
+    "Благодарим за вопрос о {prep}.",
+)
+_QUESTION_CLOSE = (
+    "Надеемся, ответ будет полезен и другим покупателям.",
+    "Будем рады помочь с выбором!",
+    "Если останутся вопросы — пишите, с радостью ответим.",
+)
+
+_PROS = (
+    "Особенно приятно, что вы отметили: «{pros}».",
+    "Рады, что вы оценили: «{pros}».",
+)
+_LIKED = (
+    "Рады, что покупка вам понравилась.",
+    "Очень приятно, что {nom} вам подошёл.",
+)
+_CONS_NOTED = (
+    "Замечания из отзыва мы передали команде, чтобы сделать товар ещё лучше.",
+    "Ваши замечания мы учтём в работе над товаром.",
+)
+_IMPROVE = (
+    "Будем рады узнать, что можно улучшить, — напишите нам в чат с продавцом.",
+    "Если подскажете, чего не хватило, — напишите нам в чат с продавцом, мы это учтём.",
+)
+_FOUR_STARS = (
+    "Будем рады узнать, чего не хватило до пяти звёзд, — напишите нам в чат с продавцом.",
+    "Если есть идеи, что улучшить, напишите нам в чат с продавцом — мы их учтём.",
+)
+_MIXED = (
+    "Жаль, что товар оправдал ваши ожидания не полностью.",
+    "Жаль, что впечатление от покупки оказалось не идеальным.",
+)
+_LOW_NOTED = (
+    "Мы внимательно изучили ваш отзыв и передали замечания ответственной команде.",
+    "Ваш отзыв мы передали ответственной команде, чтобы разобраться в причинах.",
+)
+_LOW_CHAT = (
+    "Если хотите, напишите нам в чат с продавцом на Wildberries — разберёмся в ситуации.",
+    "Напишите нам, пожалуйста, в чат с продавцом на Wildberries — постараемся помочь.",
+)
+_FUTURE = (
+    "Надеемся, ваш отзыв поможет другим покупателям с выбором.",
+    "Ваш отзыв пригодится тем, кто ещё выбирает.",
+)
+_CLOSE = {
+    5: ("Ждём вас за новыми покупками!", "Будем рады видеть вас снова!"),
+    4: ("Будем рады видеть вас снова!", "Хороших вам покупок!"),
+    3: ("Спасибо, что помогаете нам становиться лучше!",),
+    2: ("Надеемся, следующая покупка у нас оставит только хорошие впечатления.",),
+    1: ("Надеемся, у нас будет возможность исправить ваше впечатление.",),
+}
+
+# Chat: one or two short sentences, then a follow-up question (always last).
+_CHAT_BODY = {
+    "defect_quality": (
+        "Очень жаль, что с товаром возникла проблема. Если решите вернуть его, оформите заявку "
+        "в разделе «Покупки» личного кабинета Wildberries.",
+        "Простите, что так вышло с качеством. Товар с дефектом можно вернуть через заявку в "
+        "разделе «Покупки» личного кабинета Wildberries.",
+    ),
+    "return_refund": (
+        "Вернуть товар можно через раздел «Покупки» в личном кабинете Wildberries: оформите "
+        "заявку и сдайте товар в пункт выдачи, деньги придут на способ оплаты после проверки.",
+    ),
+    "sizing_fit": (
+        "С радостью поможем с размером: в карточке есть таблица с замерами изделия.",
+        "Поможем подобрать размер — ориентир есть в таблице замеров в карточке.",
+    ),
+    "availability_delivery": (
+        "Наличие и срок доставки до вашего пункта выдачи видны в карточке при оформлении заказа.",
+        "Срок доставки Wildberries показывает при оформлении заказа, а наличие — в карточке.",
+    ),
+    "spec_compatibility": (
+        "Основные характеристики указаны в карточке, но лучше уточним для вашего случая.",
+        "Характеристики есть в карточке товара, и мы с радостью уточним детали.",
+    ),
+    "pre_purchase": (
+        "С радостью поможем с выбором.",
+        "Спасибо за интерес к {dat}!",
+    ),
+    "other": (
+        "Спасибо, что написали!",
+        "Рады вашему сообщению.",
+    ),
+}
+_CHAT_QUESTION = {
+    "defect_quality": (
+        "Подскажем, как быстрее всё решить, — сможете прислать фото дефекта сюда в чат?",
+        "Подскажите, когда вы заметили дефект, и сможете ли прислать фото сюда в чат?",
+    ),
+    "return_refund": (
+        "Возможно, подберём другой размер или цвет — подскажите, что именно не подошло?",
+        "Подскажите, пожалуйста, что именно не подошло?",
+    ),
+    "sizing_fit": (
+        "Подскажите ваш рост и обхваты или длину стопы — и какой размер вы обычно носите?",
+        "Какой размер вы обычно носите и какие у вас мерки?",
+    ),
+    "availability_delivery": (
+        "Подскажите, какой размер или цвет вас интересует?",
+        "Какой вариант товара вы хотели бы заказать?",
+    ),
+    "spec_compatibility": (
+        "Подскажите, какой параметр вас интересует или с чем планируете использовать товар?",
+        "Что именно хотите уточнить — состав, размеры или совместимость?",
+    ),
+    "pre_purchase": (
+        "Подскажите, для чего вы выбираете товар и что для вас важнее всего?",
+        "Что для вас главное в этой покупке?",
+    ),
+    "other": (
+        "Подскажите, пожалуйста, чем мы можем помочь?",
+        "Уточните, пожалуйста, что именно вас интересует?",
+    ),
+}
+
+# The product's typical intents: a line when the draft's own topic is one of them …
+_RECURRING = {
+    "sizing_fit": (
+        "Мы видим, что о размерах этой модели спрашивают часто, и учтём это при обновлении "
+        "описания карточки.",
+    ),
+    "spec_compatibility": (
+        "Вопросы о совместимости этой модели задают часто — мы учтём их, чтобы сделать описание "
+        "карточки подробнее.",
+    ),
+    "availability_delivery": (
+        "Мы знаем, что этот товар часто ждут, и стараемся вовремя пополнять запасы на складах.",
+    ),
+    "defect_quality": ("Обращения о качестве этого товара мы разбираем вместе с производителем.",),
+}
+_RECURRING_CHAT = {
+    "sizing_fit": ("Это частый вопрос по этой модели, так что хорошо, что уточнили заранее.",),
+    "defect_quality": ("Мы уже разбираем похожие случаи вместе с производителем.",),
+}
+# … or a tip in pre-purchase answers (questions, chats) when one of these tops the list.
+_TIP = {
+    "sizing_fit": (
+        "Покупатели часто уточняют размер этой модели, поэтому перед заказом советуем сверить "
+        "мерки с таблицей размеров в карточке.",
+    ),
+    "spec_compatibility": (
+        "Покупатели часто уточняют характеристики этой модели — все они собраны в разделе "
+        "«Характеристики» карточки.",
+    ),
+    "availability_delivery": (
+        "Наличие нужного размера или цвета лучше проверить в карточке перед оформлением заказа.",
+    ),
+}
+
+
+# --- grounding ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reuse:
+    reply: PreviousReply  # the newest reply the text comes from
+    use: str  # "signature" | "stock_phrase" | "intent_phrase"
+    text: str
+    seen_in: tuple[int, ...] = ()  # every reply with the text (signature, stock phrase)
+
+    def source(self) -> dict[str, object]:
+        source: dict[str, object] = {
+            "kind": "previous_reply",
+            "interaction_id": self.reply.interaction_id,
+            "channel": self.reply.channel,
+            "use": self.use,
+            "text": self.text,
+        }
+        if self.seen_in:
+            source["seen_in"] = list(self.seen_in)
+        return source
+
+
+def _signature(replies: Sequence[PreviousReply], channel: str) -> _Reuse | None:
+    """The seller's sign-off: the closing line of a reply that starts like one."""
+    found: list[tuple[PreviousReply, str]] = []
+    for reply in replies:
+        if channel == "chat" and reply.channel != "chat":
+            continue  # chat messages carry no formal sign-off unless the seller signs chats
+        lines = [line.strip() for line in reply.text.strip().splitlines() if line.strip()]
+        if not lines:
+            continue
+        tail = lines[-1]
+        if len(lines) > 1 and lines[-2].endswith(",") and _SIGNATURE.match(lines[-2]):
+            tail = f"{lines[-2]} {tail}"  # "С уважением,\nкоманда Lumi"
+        else:  # the last sentence: "Спасибо за отзыв! С уважением, команда Lumi."
+            sentences = _sentences(tail)
+            tail = sentences[-1] if sentences else tail
+        if _SIGNATURE.match(tail) and len(tail) <= 120 and _safe(tail, refunds_allowed=False):
+            found.append((reply, tail))
+    return _most_common(found, "signature")
+
+
+def _stock_phrase(replies: Sequence[PreviousReply], draft: _Draft) -> _Reuse | None:
+    """A positive sentence the seller used in several replies ("Спасибо, что выбираете нас!")."""
+    seen: list[tuple[PreviousReply, str]] = []
+    question = draft.request.channel == "question"
+    for reply in replies:
+        unique = {_norm(s): s for s in _reusable_sentences(reply)}
+        for sentence in unique.values():
+            if (
+                15 <= len(sentence) <= 160
+                and not sentence.endswith("?")
+                and _POSITIVE.search(sentence)
+                and not _CONTEXTUAL.search(sentence)
+                and not (question and "покуп" in sentence.lower())  # not bought yet
+                and not _SIGNATURE.match(sentence)
+                and _safe(sentence, refunds_allowed=False)
+            ):
+                seen.append((reply, sentence))
+    counts = Counter(_norm(s) for _, s in seen)
+    frequent = [(r, s) for r, s in seen if counts[_norm(s)] >= STOCK_PHRASE_MIN_REPLIES]
+    frequent = [(r, s) for r, s in frequent if not draft.contains(s)]
+    return _most_common(frequent, "stock_phrase")
+
+
+def _intent_phrase(replies: Sequence[PreviousReply], draft: _Draft) -> _Reuse | None:
+    """The newest product fact on the draft's topic from an earlier reply ("Модель маломерит…")."""
+    if draft.intent not in FACT_INTENTS:
+        return None
+    for reply in replies:
+        for sentence in _reusable_sentences(reply):
+            if (
+                25 <= len(sentence) <= 250
+                and not sentence.endswith("?")
+                and not _SIGNATURE.match(sentence)
+                and classify.classify_intent(sentence) == draft.intent
+                and _safe(sentence, refunds_allowed=draft.refunds_allowed)
+                and not draft.contains(sentence)
+            ):
+                return _Reuse(reply, "intent_phrase", sentence)
+    return None
+
+
+def _most_common(found: list[tuple[PreviousReply, str]], use: str) -> _Reuse | None:
+    """The text used most often; on a tie the newest reply's (replies come newest first)."""
+    if not found:
+        return None
+    counts = Counter(_norm(text) for _, text in found)
+    best = max(counts.values())
+    reply, text = next((r, t) for r, t in found if counts[_norm(t)] == best)
+    seen_in = dict.fromkeys(r.interaction_id for r, t in found if _norm(t) == _norm(text))
+    return _Reuse(reply, use, text, tuple(seen_in))
+
+
+def _typical(top_intents: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    ranked = sorted(
+        ((i, c) for i, c in top_intents if i in classify.INTENTS and i != "other"),
+        key=lambda item: -item[1],
+    )
+    return [(i, c) for i, c in ranked[:TOP_INTENTS_CONSIDERED] if c >= TOP_INTENT_MIN_COUNT]
+
+
+def _top_intents_part(draft: _Draft) -> None:
+    typical = _typical(draft.request.top_intents)
+    channel = draft.request.channel
+    counts = dict(typical)
+    recurring = _RECURRING_CHAT if channel == "chat" else _RECURRING
+    if draft.intent in counts and draft.intent in recurring:
+        source = _top_source(draft.intent, counts[draft.intent], "recurring_topic")
+        draft.add("recurring", recurring[draft.intent], optional=True, source=source)
+    elif channel != "review" and draft.intent == "pre_purchase" and typical:
+        top, count = typical[0]
+        if top in _TIP:
+            draft.add("tip", _TIP[top], optional=True, source=_top_source(top, count, "tip"))
+
+
+def _top_source(intent: str, count: int, use: str) -> dict[str, object]:
+    return {"kind": "top_intents", "intent": intent, "count": count, "use": use}
+
+
+# --- assembly -------------------------------------------------------------------------------
+
+
+def _greeting(draft: _Draft) -> str:
+    name = first_name(draft.request.customer_name)
+    if name is None:
+        return draft.pick("greeting", _GREET)
+    named = _GREET_NAMED_CHAT if draft.request.channel == "chat" else _GREET_NAMED
+    return draft.pick("greeting", named, name=name)
+
+
+def _review(draft: _Draft) -> None:
+    request, intent = draft.request, draft.intent
+    rating = request.rating if request.rating in (1, 2, 3, 4, 5) else 3
+    topic = intent if intent in _SORRY else "other"
+    if rating >= 3:
+        draft.add("thanks", _THANKS[rating])
+    if topic == "other":
+        if rating <= 2:
+            draft.add("sorry", _SORRY_OTHER[rating])
+    elif rating >= 4:
+        draft.add("but", _BUT[topic])
+    else:
+        draft.add("sorry", _SORRY[topic])
+
+    if topic == "defect_quality":
+        draft.add("step", _DEFECT_STEP_SOFT if rating >= 4 else _DEFECT_STEP)
+        draft.add("qc", _DEFECT_QC)
+    elif topic == "return_refund":
+        draft.add("step", _RETURN_STEPS)
+        draft.add("rules", _RETURN_RULES, optional=True)
+    elif topic == "sizing_fit":
+        draft.add("advice", _SIZE_ADVICE)
+        _seller_fact(draft)
+        draft.add("help", _SIZE_HELP[:1])
+    elif topic == "availability_delivery":
+        draft.add("delivery", _DELIVERY)
+        _seller_fact(draft)
+        if rating <= 3:
+            draft.add("status", _DELIVERY_STATUS)
+    elif topic == "spec_compatibility":
+        draft.add("advice", _SPEC)
+        _seller_fact(draft)
+        draft.add("help", _SPEC_HELP[:1])
+    else:
+        _review_other(draft, rating)
+
+    _top_intents_part(draft)
+    if rating >= 4 and topic in ("other", "availability_delivery"):
+        draft.add("future", _FUTURE, optional=True)
+    _closing(draft, _CLOSE[rating], positive=rating >= 4)
+
+
+def _review_other(draft: _Draft, rating: int) -> None:
+    request = draft.request
+    pros = _clip(request.pros.replace("«", "").replace("»", ""), 80) if request.pros else None
+    if pros is not None and (pros.lower() in _NOT_PROS or len(pros) < 3):
+        pros = None
+    if pros is not None and not _safe(pros, refunds_allowed=False):
+        pros = None
+    if rating >= 4:
+        if pros:
+            draft.add("pros", _PROS, pros=pros)
+        else:
+            draft.add("liked", _LIKED)
+        if request.cons and request.cons.strip().lower() not in _NOT_PROS:
+            draft.add("cons", _CONS_NOTED)
+        elif rating == 4:
+            draft.add("four", _FOUR_STARS)
+    elif rating == 3:
+        draft.add("mixed", _MIXED)
+        if request.cons and request.cons.strip().lower() not in _NOT_PROS:
+            draft.add("cons", _CONS_NOTED)
+        else:
+            draft.add("improve", _IMPROVE)
+    else:
+        draft.add("noted", _LOW_NOTED)
+        draft.add("contact", _LOW_CHAT)
+
+
+def _question(draft: _Draft) -> None:
+    intent = draft.intent
+    draft.add("thanks", _QUESTION_THANKS)
+    if intent == "sizing_fit":
+        draft.add("advice", _SIZE_ADVICE_Q)
+        _seller_fact(draft)
+        draft.add("help", _SIZE_HELP[1:])
+    elif intent == "availability_delivery":
+        draft.add("availability", _AVAILABILITY_Q)
+        _seller_fact(draft)
+        draft.add("delivery", _DELIVERY_TIME_Q)
+    elif intent == "spec_compatibility":
+        draft.add("advice", _SPEC)
+        _seller_fact(draft)
+        draft.add("help", _SPEC_HELP[1:])
+    elif intent == "pre_purchase":
+        draft.add("info", _PRE_PURCHASE_Q)
+        draft.add("help", _PRE_PURCHASE_HELP)
+    elif intent == "defect_quality":
+        draft.add("quality", _QUALITY_Q)
+        draft.add("step", _QUALITY_RETURN_Q)
+    elif intent == "return_refund":
+        draft.add("step", _RETURN_STEPS)
+        draft.add("rules", _RETURN_RULES, optional=True)
+    else:
+        draft.add("info", _OTHER_Q)
+        draft.add("help", _OTHER_HELP_Q)
+    _top_intents_part(draft)
+    _closing(draft, _QUESTION_CLOSE, positive=True)
+
+
+def _chat(draft: _Draft) -> None:
+    intent = draft.intent if draft.intent in _CHAT_BODY else "other"
+    draft.add("body", _CHAT_BODY[intent])
+    _seller_fact(draft)
+    _top_intents_part(draft)
+    draft.add("question", _CHAT_QUESTION[intent])
+    signature = _signature(draft.request.previous_replies, "chat")
+    if signature is not None:
+        draft.parts.append(_Part(signature.text, optional=True, source=signature.source()))
+
+
+def _seller_fact(draft: _Draft) -> None:
+    """The seller's own words on the topic, right after our generic advice."""
+    phrase = _intent_phrase(draft.request.previous_replies, draft)
+    if phrase is not None:
+        draft.parts.append(_Part(phrase.text, optional=True, source=phrase.source()))
+
+
+def _closing(draft: _Draft, default: Sequence[str], *, positive: bool) -> None:
+    """The seller's stock phrase closes positive replies, else one of ours; the signature last."""
+    stock = _stock_phrase(draft.request.previous_replies, draft) if positive else None
+    if stock is not None:
+        draft.parts.append(_Part(stock.text, source=stock.source()))
+    else:
+        draft.add("close", default)
+    signature = _signature(draft.request.previous_replies, draft.request.channel)
+    if signature is not None:
+        draft.parts.append(_Part(signature.text, optional=True, source=signature.source()))
+
+
+def _fit(parts: list[_Part], limit: int) -> tuple[str, list[_Part]]:
+    """Drop optional parts from the end until the text fits; cut at a sentence as a last resort.
+
+    Returns the text and the parts kept (whose sources the result lists).
+    """
+    parts = list(parts)
+    while len(" ".join(p.text for p in parts)) > limit and any(p.optional for p in parts):
+        index = max(i for i, p in enumerate(parts) if p.optional)
+        del parts[index]
+    text = " ".join(p.text for p in parts)
+    if len(text) <= limit:
+        return text, parts
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    text = cut[: end + 1] if end > 0 else cut[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return text, [p for p in parts if p.text in text]
+
+
+class OfflineProvider:
+    """Intent- and rating-aware Russian templates grounded on the seller's earlier replies."""
+
+    name = "offline"
+
+    async def draft(self, request: DraftRequest) -> DraftResult:
+        return self.compose(request)
+
+    def compose(self, request: DraftRequest) -> DraftResult:
+        """The draft, synchronously (pure function of the request)."""
+        intent = _intent(request)
+        draft = _Draft(
+            request=request,
+            intent=intent,
+            key=_request_key(request),
+            forms=_product_forms(request.product_name),
+            refunds_allowed=intent in REFUND_INTENTS,
+        )
+        draft.parts.append(_Part(_greeting(draft)))
+        if request.channel == "review":
+            _review(draft)
+        elif request.channel == "question":
+            _question(draft)
+        else:
+            _chat(draft)
+        text, kept = _fit(draft.parts, MAX_LENGTH[request.channel])
+        sources = [part.source for part in kept if part.source is not None]
+        return DraftResult(text=text, provider=self.name, model=None, sources=sources)
