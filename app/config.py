@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # the run is resumed once the lock has expired.
     sync_lock_ttl_seconds: float = Field(default=60.0, ge=1)
 
+    # Dispatcher: how often beat sweeps the outbox (retries due, rows lost with a worker), and
+    # how many attempts a reply gets before it is marked dead.
+    dispatch_sweep_seconds: float = Field(default=5.0, gt=0)
+    dispatch_max_attempts: int = Field(default=8, ge=1)
+
     heartbeat_interval_seconds: float = Field(default=15.0, gt=0)
     # /readyz fails when the worker's last heartbeat is older than this.
     heartbeat_max_age_seconds: float = Field(default=60.0, gt=0)

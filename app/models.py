@@ -2,6 +2,8 @@
 
 from app.auth.models import ApiToken, User
 from app.core.base import Base
+from app.dispatch.models import OutboundReply
+from app.drafts.models import Draft
 from app.interactions.models import ChatMessage, Interaction, InteractionEvent, LinkCandidate
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
 from app.sync.models import SyncCursor, SyncError, SyncRun
@@ -10,10 +12,12 @@ __all__ = [
     "ApiToken",
     "Base",
     "ChatMessage",
+    "Draft",
     "Interaction",
     "InteractionEvent",
     "LinkCandidate",
     "MarketplaceAccount",
+    "OutboundReply",
     "Seller",
     "SellerSettings",
     "SyncCursor",

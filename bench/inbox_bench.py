@@ -767,7 +767,10 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
     parser.add_argument("--depth", type=int, default=200, help="pages walked for deep cursors")
     parser.add_argument(
-        "--search-depth", type=int, default=10, help="pages walked for the deep search page"
+        "--search-depth",
+        type=int,
+        default=5,
+        help="pages walked for the deep search page (relevance ranks 500 matches: 10 pages)",
     )
     parser.add_argument(
         "--profile-requests", type=int, default=60, help="in-process requests profiled/scenario"

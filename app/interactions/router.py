@@ -1,5 +1,5 @@
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -7,6 +7,8 @@ from pydantic import BaseModel
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES
+from app.dispatch.schemas import ReplyRead
+from app.drafts.schemas import DraftRead
 from app.interactions import service
 from app.interactions.schemas import (
     BulkResult,
@@ -34,8 +36,8 @@ class InteractionCard(BaseModel):
     context: ProductContext
     links: list[LinkRead]
     sla: SlaInfo
-    last_draft: dict[str, Any] | None
-    outbox: dict[str, Any] | None
+    last_draft: DraftRead | None
+    outbox: ReplyRead | None
 
 
 @router.get("", response_model=InteractionPage)

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.service import Principal
 from app.core.errors import AppError, NotFound
 from app.core.pagination import decode_cursor, encode_cursor
+from app.dispatch import repository as dispatch_repository
+from app.drafts.models import Draft
 from app.interactions import repository
 from app.interactions.models import Interaction, InteractionEvent
 from app.interactions.schemas import (
@@ -113,6 +115,9 @@ async def card(session: AsyncSession, principal: Principal, interaction_id: int)
     )
     links: list[LinkRead] = await links_service.links_for(session, principal.seller_id, row.id)
     state = repository.sla_state(row.needs_response, row.sla_due_at, now)
+    replies = await dispatch_repository.for_interaction(
+        session, principal.seller_id, row.id, limit=1
+    )
     minutes_left = (
         int((row.sla_due_at - now).total_seconds() // 60)
         if row.sla_due_at is not None and state != "none"
@@ -126,9 +131,8 @@ async def card(session: AsyncSession, principal: Principal, interaction_id: int)
         "sla": SlaInfo.model_validate(
             {"state": state, "due_at": row.sla_due_at, "minutes_left": minutes_left}
         ),
-        # Filled once drafts and the dispatcher exist (their own issue); null until then.
-        "last_draft": row.extra.get("last_draft"),
-        "outbox": None,
+        "last_draft": await session.get(Draft, row.id),
+        "outbox": next(iter(replies), None),
     }
 
 

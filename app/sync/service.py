@@ -190,7 +190,7 @@ def _is_auth(exc: Exception) -> bool:
 
 async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full: bool) -> None:
     async with transaction(deps.sessionmaker) as session:
-        ctx, token, limits = await _seller_setup(session, deps.settings, seller_id)
+        ctx, token, limits = await seller_setup(session, deps.settings, seller_id)
     client = WildberriesClient(
         token=token,
         seller_id=seller_id,
@@ -208,7 +208,7 @@ async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full:
             await channels.sync_list(job)
 
 
-async def _seller_setup(
+async def seller_setup(
     session: AsyncSession, settings: Settings, seller_id: int
 ) -> tuple[SellerContext, str, dict[str, Limit]]:
     account = (

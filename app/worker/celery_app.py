@@ -13,7 +13,12 @@ from app.core.logging import configure_logging
 # must exceed every task's run time or a slow task would be run twice in parallel.
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 
-TASK_MODULES = ["app.health.tasks", "app.sync.tasks", "app.links.tasks"]
+TASK_MODULES = [
+    "app.health.tasks",
+    "app.sync.tasks",
+    "app.links.tasks",
+    "app.dispatch.tasks",
+]
 
 
 def create_celery() -> Celery:
@@ -45,6 +50,11 @@ def create_celery() -> Celery:
                 "task": "sync.tick",
                 "schedule": settings.sync_tick_seconds,
                 "options": {"expires": settings.sync_tick_seconds},
+            },
+            "dispatch.sweep": {
+                "task": "dispatch.sweep",
+                "schedule": settings.dispatch_sweep_seconds,
+                "options": {"expires": settings.dispatch_sweep_seconds},
             },
             "health.heartbeat": {
                 "task": "health.heartbeat",

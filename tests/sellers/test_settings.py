@@ -283,7 +283,7 @@ async def test_rate_limit_overrides_are_stored_as_the_sync_reads_them(
         "feedbacks": {"rate": 1.5, "burst": 3},
         "chat": {"rate": 0.5, "burst": 5},
     }
-    # The shape app.sync.service._seller_setup turns into Limit(rate, burst) per category.
+    # The shape app.sync.service.seller_setup turns into Limit(rate, burst) per category.
     assert (await _row(session, seller.id)).rate_limits == {
         "feedbacks": {"rate": 1.5, "burst": 3},
         "chat": {"rate": 0.5, "burst": 5},

@@ -151,9 +151,9 @@ class WildberriesClient:
         result = await self._chat_get("/api/v1/seller/chats", {})
         return result if isinstance(result, list) else []
 
-    async def events(self, next_ms: int | None) -> EventsPage:
+    async def events(self, next_ms: int | None, priority: Priority = Priority.SYNC) -> EventsPage:
         params = {"next": next_ms} if next_ms else {}
-        result = await self._chat_get("/api/v1/seller/events", params)
+        result = await self._chat_get("/api/v1/seller/events", params, priority)
         if not isinstance(result, dict):
             raise TransientError("chat events: unexpected response shape")
         events = result.get("events")
@@ -163,27 +163,76 @@ class WildberriesClient:
             total=_int_or_none(result, "totalEvents") or 0,
         )
 
-    async def iter_events(self, next_ms: int | None) -> AsyncIterator[EventsPage]:
+    async def iter_events(
+        self, next_ms: int | None, priority: Priority = Priority.SYNC
+    ) -> AsyncIterator[EventsPage]:
         """Pages of events after `next_ms`, until the marketplace has nothing newer."""
         while True:
-            page = await self.events(next_ms)
+            page = await self.events(next_ms, priority)
             yield page
             if page.total == 0 or not page.events or page.next in (None, next_ms):
                 return
             next_ms = page.next
 
+    # --- replies (product.md §5) ---------------------------------------------------------------
+    # A send is one call: a timeout or 5xx may have landed, so it is never retried here (the
+    # dispatcher checks the marketplace before trying again). Only a 429, which WB did not
+    # process, is waited out and retried.
+
+    async def answer_review(self, external_id: str, text: str, *, edit: bool = False) -> None:
+        url = self._feedbacks_url + "/api/v1/feedbacks/answer"
+        body = {"id": external_id, "text": text}
+        await self._send(FEEDBACKS, "PATCH" if edit else "POST", url, json=body)
+
+    async def answer_question(self, external_id: str, text: str) -> None:
+        body = {"id": external_id, "answer": {"text": text}, "state": "wbRu"}
+        await self._send(FEEDBACKS, "PATCH", self._feedbacks_url + "/api/v1/questions", json=body)
+
+    async def send_chat_message(self, reply_sign: str, text: str) -> None:
+        # multipart/form-data fields (no file parts): httpx writes (None, value) as a field.
+        fields = {"replySign": (None, reply_sign), "message": (None, text)}
+        await self._send(CHAT, "POST", self._chat_url + "/api/v1/seller/message", files=fields)
+
+    async def review_answer(self, external_id: str) -> str | None:
+        """The answer text the review carries now (None: not answered)."""
+        data = await self._feedbacks_get("/api/v1/feedback", {"id": external_id}, Priority.REPLY)
+        return _answer_text(data)
+
+    async def question_answer(self, external_id: str) -> str | None:
+        data = await self._feedbacks_get("/api/v1/question", {"id": external_id}, Priority.REPLY)
+        return _answer_text(data)
+
+    async def seller_messages_since(self, chat_id: str, since_ms: int) -> list[str]:
+        """Texts the seller's side sent into this chat since `since_ms`."""
+        texts: list[str] = []
+        async for page in self.iter_events(since_ms, Priority.REPLY):
+            for event in page.events:
+                if not isinstance(event, dict) or event.get("chatID") != chat_id:
+                    continue
+                message = event.get("message")
+                if event.get("sender") != "client" and isinstance(message, dict):
+                    texts.append(str(message.get("text") or ""))
+        return texts
+
+    async def _send(self, category: str, method: str, url: str, **body: Any) -> None:
+        await self._call(category, method, url, {}, Priority.REPLY, retry_failures=False, **body)
+
     # --- transport -------------------------------------------------------------------------
 
-    async def _feedbacks_get(self, path: str, params: dict[str, Any]) -> Any:
-        response = await self._call(FEEDBACKS, "GET", self._feedbacks_url + path, params)
+    async def _feedbacks_get(
+        self, path: str, params: dict[str, Any], priority: Priority = Priority.SYNC
+    ) -> Any:
+        response = await self._call(FEEDBACKS, "GET", self._feedbacks_url + path, params, priority)
         body = _json(response)
         if not isinstance(body, dict) or body.get("error"):
             text = body.get("errorText") if isinstance(body, dict) else None
             raise BadRequest(f"{path}: {text or 'unexpected response'}")
         return body.get("data")
 
-    async def _chat_get(self, path: str, params: dict[str, Any]) -> Any:
-        response = await self._call(CHAT, "GET", self._chat_url + path, params)
+    async def _chat_get(
+        self, path: str, params: dict[str, Any], priority: Priority = Priority.SYNC
+    ) -> Any:
+        response = await self._call(CHAT, "GET", self._chat_url + path, params, priority)
         body = _json(response)
         if not isinstance(body, dict):
             raise TransientError(f"{path}: unexpected response shape")
@@ -196,6 +245,9 @@ class WildberriesClient:
         url: str,
         params: dict[str, Any],
         priority: Priority = Priority.SYNC,
+        *,
+        retry_failures: bool = True,
+        **body: Any,
     ) -> httpx.Response:
         failures = rate_limited = 0
         while True:
@@ -204,7 +256,7 @@ class WildberriesClient:
             )
             self.stats.requests += 1
             try:
-                response = await self._http.request(method, url, params=params)
+                response = await self._http.request(method, url, params=params, **body)
             except httpx.TransportError as exc:  # timeouts, refused and reset connections
                 failure = f"{type(exc).__name__} on {method} {url}"
             else:
@@ -226,6 +278,8 @@ class WildberriesClient:
                     raise BadRequest(f"{status} on {method} {url}: {_detail(response)}")
                 failure = f"{status} on {method} {url}: {_detail(response)}"
             failures += 1
+            if not retry_failures:
+                raise TransientError(f"may have landed: {failure}")
             if failures >= self._max_attempts:
                 raise TransientError(f"gave up after {failures} attempts: {failure}")
             self.stats.retries += 1
@@ -263,6 +317,12 @@ def _json(response: httpx.Response) -> Any:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError as exc:
         raise TransientError(f"invalid JSON from {response.request.url.path}") from exc
+
+
+def _answer_text(item: Any) -> str | None:
+    answer = item.get("answer") if isinstance(item, dict) else None
+    text = answer.get("text") if isinstance(answer, dict) else None
+    return text if isinstance(text, str) and text else None
 
 
 def _int_or_none(data: Any, key: str) -> int | None:

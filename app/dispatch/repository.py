@@ -1,0 +1,96 @@
+"""Outbox queries, each scoped to a seller where a caller's request reaches them."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.dispatch.models import ACTIVE_STATES, OutboundReply
+from app.interactions.models import Interaction
+
+
+async def lock_interaction(
+    session: AsyncSession, seller_id: int, interaction_id: int
+) -> Interaction | None:
+    """The interaction, locked for this transaction: replies to one item queue one at a time."""
+    return await session.scalar(
+        select(Interaction)
+        .where(Interaction.id == interaction_id, Interaction.seller_id == seller_id)
+        .with_for_update()
+    )
+
+
+async def by_idempotency_key(
+    session: AsyncSession, seller_id: int, key: str
+) -> OutboundReply | None:
+    return await session.scalar(
+        select(OutboundReply).where(
+            OutboundReply.seller_id == seller_id, OutboundReply.idempotency_key == key
+        )
+    )
+
+
+async def live_reply(
+    session: AsyncSession, interaction_id: int, action: str
+) -> OutboundReply | None:
+    """The reply (queued, sending, failed or sent) that makes another one a double answer."""
+    return await session.scalar(
+        select(OutboundReply).where(
+            OutboundReply.interaction_id == interaction_id,
+            OutboundReply.action == action,
+            OutboundReply.state != "dead",
+        )
+    )
+
+
+async def get(session: AsyncSession, seller_id: int, reply_id: int) -> OutboundReply | None:
+    return await session.scalar(
+        select(OutboundReply).where(
+            OutboundReply.id == reply_id, OutboundReply.seller_id == seller_id
+        )
+    )
+
+
+async def for_interaction(
+    session: AsyncSession, seller_id: int, interaction_id: int, *, limit: int = 50
+) -> Sequence[OutboundReply]:
+    result = await session.scalars(
+        select(OutboundReply)
+        .where(
+            OutboundReply.seller_id == seller_id,
+            OutboundReply.interaction_id == interaction_id,
+        )
+        .order_by(OutboundReply.id.desc())
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def claim(session: AsyncSession, reply_id: int, now: datetime) -> OutboundReply | None:
+    """Move a queued or failed reply to `sending` (one more attempt); None if it is not ours to
+    send (already sending elsewhere, sent or dead)."""
+    return await session.scalar(
+        update(OutboundReply)
+        .where(OutboundReply.id == reply_id, OutboundReply.state.in_(("queued", "failed")))
+        .values(
+            state="sending",
+            attempts=OutboundReply.attempts + 1,
+            sending_since=now,
+            updated_at=now,
+        )
+        .returning(OutboundReply)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[OutboundReply]:
+    """Rows the sweeper looks at: not final and due, oldest first, locked past other sweepers."""
+    result = await session.scalars(
+        select(OutboundReply)
+        .where(OutboundReply.state.in_(ACTIVE_STATES), OutboundReply.next_attempt_at <= now)
+        .order_by(OutboundReply.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return result.all()

@@ -1,0 +1,54 @@
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from app.core.errors import ErrorBody
+from app.core.schemas import Schema
+
+ReplyText = Field(min_length=1, max_length=5000)
+
+
+class ReplyCreate(BaseModel):
+    """`answer` answers a review or question, or sends a chat message; `edit` changes the answer
+    a review or question already has (WB allows one edit)."""
+
+    text: str = ReplyText
+    action: Literal["answer", "edit"] = "answer"
+
+
+class ReplyRead(Schema):
+    id: int
+    interaction_id: int
+    channel: str
+    action: str
+    text: str
+    state: str
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    confirmed_by: str | None
+    quality: str | None
+    idempotency_key: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class BulkReplyItem(ReplyCreate):
+    interaction_id: int
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class BulkReplyRequest(BaseModel):
+    items: list[BulkReplyItem] = Field(min_length=1, max_length=100)
+
+
+class BulkReplyResult(BaseModel):
+    interaction_id: int
+    reply: ReplyRead | None = None
+    error: ErrorBody | None = None
+
+
+class BulkReplyResponse(BaseModel):
+    items: list[BulkReplyResult]

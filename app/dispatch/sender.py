@@ -1,0 +1,282 @@
+"""The worker side of the outbox: send one reply at most once, and sweep what needs another try.
+
+At most once to the customer: an attempt holds a Redis lock (renewed while it works) and claims
+the row (`sending`, one more attempt) in a committed transaction before calling the marketplace.
+Every attempt after the first (a retry after an error that may have landed, or a row whose
+worker died mid-send) first asks the marketplace whether our text is already there, and sends
+only if it is not. The sweeper re-queues `sending` rows only when their lock has expired, so a
+live, slow attempt is never run twice.
+"""
+
+import asyncio
+import enum
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.connectors.base import AuthError, BadRequest, ConnectorError
+from app.connectors.wildberries.client import WildberriesClient
+from app.core import locks
+from app.core.db import transaction
+from app.core.ratelimit import RateLimiter, RateLimitTimeout
+from app.dispatch import quality, repository
+from app.dispatch.models import OutboundReply
+from app.dispatch.service import REQUEUE_AFTER, SEND_TASK
+from app.interactions.models import Interaction, InteractionEvent
+from app.sellers.models import SellerSettings
+from app.sync.service import NoAccount, seller_setup
+from app.worker import enqueue
+
+logger = logging.getLogger(__name__)
+
+LOCK_TTL = 30.0
+# A `sending` row is looked at by the sweeper this long after its claim (its lock decides).
+SENDING_CHECK_AFTER = timedelta(seconds=30)
+# One attempt, token wait included, is cut off after this; the call may then have landed, so
+# the next attempt checks the marketplace first.
+ATTEMPT_TIMEOUT = 300.0
+BACKOFF_BASE, BACKOFF_CAP = 2.0, 300.0
+SWEEP_BATCH = 500
+
+
+@dataclass
+class DispatchDeps:
+    """What sending needs; tests pass their own (e.g. a sandbox transport)."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    settings: Settings
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+class Remote(enum.Enum):
+    ABSENT = "absent"  # not there: send
+    OURS = "ours"  # our text is there: record it as sent, do not send again
+    OTHER = "other"  # another answer is there (given in the seller portal): give up
+
+
+@dataclass
+class Outcome:
+    state: str  # sent | failed | dead
+    confirmed_by: str | None = None
+    error: str | None = None
+
+
+def lock_key(reply_id: int) -> str:
+    return f"sellerdesk:lock:reply:{reply_id}"
+
+
+async def send(deps: DispatchDeps, reply_id: int) -> str:
+    """One attempt at one reply; safe to run twice. Returns the reply's state afterwards."""
+    key, owner = lock_key(reply_id), uuid.uuid4().hex
+    if not await locks.acquire(deps.redis, key, owner, LOCK_TTL):
+        return "busy"
+    async with locks.keep_alive(deps.redis, key, owner, LOCK_TTL):
+        now = datetime.now(UTC)
+        async with transaction(deps.sessionmaker) as session:
+            reply = await repository.claim(session, reply_id, now)
+            if reply is None:
+                return "skipped"
+            reply.next_attempt_at = now + SENDING_CHECK_AFTER
+            interaction = await session.get(Interaction, reply.interaction_id)
+            assert interaction is not None  # the reply's foreign key cascades
+            try:
+                _, token, limits = await seller_setup(session, deps.settings, reply.seller_id)
+            except NoAccount as exc:
+                token, outcome = None, Outcome("failed", error=str(exc))
+        if token is not None:
+            client = WildberriesClient(
+                token=token,
+                seller_id=reply.seller_id,
+                limiter=RateLimiter(deps.redis),
+                feedbacks_url=deps.settings.wb_feedbacks_base_url,
+                chat_url=deps.settings.wb_buyer_chat_base_url,
+                limits=limits,
+                transport=deps.transport,
+            )
+            async with client:
+                outcome = await _attempt(client, reply, interaction)
+        return await _record(deps, reply, outcome)
+
+
+async def _attempt(
+    client: WildberriesClient, reply: OutboundReply, interaction: Interaction
+) -> Outcome:
+    try:
+        async with asyncio.timeout(ATTEMPT_TIMEOUT):
+            if reply.attempts > 1:
+                remote = await _remote(client, reply, interaction)
+                if remote is not Remote.ABSENT:
+                    return _found(remote)
+            try:
+                await _deliver(client, reply, interaction)
+            except BadRequest as exc:  # e.g. "already answered": look before deciding
+                remote = await _remote(client, reply, interaction)
+                return (
+                    Outcome("dead", error=str(exc)) if remote is Remote.ABSENT else _found(remote)
+                )
+            return Outcome("sent", confirmed_by="sent")
+    except (ConnectorError, RateLimitTimeout, TimeoutError) as exc:
+        error = str(exc) or type(exc).__name__
+        if isinstance(exc, AuthError):
+            error = f"the marketplace refused the token: {error}"
+        return Outcome("failed", error=error)
+
+
+def _found(remote: Remote) -> Outcome:
+    if remote is Remote.OURS:
+        return Outcome("sent", confirmed_by="found")
+    return Outcome("dead", error="the item already has another answer on the marketplace")
+
+
+async def _deliver(
+    client: WildberriesClient, reply: OutboundReply, interaction: Interaction
+) -> None:
+    if interaction.channel == "review":
+        await client.answer_review(interaction.external_id, reply.text, edit=reply.action == "edit")
+    elif interaction.channel == "question":
+        await client.answer_question(interaction.external_id, reply.text)
+    else:
+        await client.send_chat_message(str(interaction.extra["reply_sign"]), reply.text)
+
+
+async def _remote(
+    client: WildberriesClient, reply: OutboundReply, interaction: Interaction
+) -> Remote:
+    """Is our reply already on the marketplace? (review/question: the answer; chat: the seller's
+    messages in this chat since the reply was queued)"""
+    if interaction.channel == "chat":
+        since_ms = int(reply.created_at.timestamp() * 1000) - 5_000
+        texts = await client.seller_messages_since(interaction.external_id, since_ms)
+        return (
+            Remote.OURS if any(quality.same_text(t, reply.text) for t in texts) else Remote.ABSENT
+        )
+    if interaction.channel == "review":
+        answer = await client.review_answer(interaction.external_id)
+    else:
+        answer = await client.question_answer(interaction.external_id)
+    if quality.same_text(answer, reply.text):
+        return Remote.OURS
+    if answer is None or reply.action == "edit":
+        return Remote.ABSENT
+    return Remote.OTHER
+
+
+async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) -> str:
+    now = datetime.now(UTC)
+    state = outcome.state
+    if state == "failed" and reply.attempts >= deps.settings.dispatch_max_attempts:
+        state = "dead"
+    values: dict[str, object] = {"state": state, "updated_at": now, "last_error": outcome.error}
+    if state == "sent":
+        values |= {
+            "sent_at": now,
+            "confirmed_by": outcome.confirmed_by,
+            "quality": quality.classify(reply.text, reply.draft_text),
+        }
+    elif state == "failed":
+        values["next_attempt_at"] = now + timedelta(seconds=_backoff(reply.attempts))
+    async with transaction(deps.sessionmaker) as session:
+        # Only the attempt that claimed the row records it (a stale one finds another attempt).
+        updated = await session.scalar(
+            update(OutboundReply)
+            .where(
+                OutboundReply.id == reply.id,
+                OutboundReply.state == "sending",
+                OutboundReply.attempts == reply.attempts,
+            )
+            .values(values)
+            .returning(OutboundReply.id)
+        )
+        if updated is None:
+            logger.warning("reply %s attempt %s was taken over", reply.id, reply.attempts)
+            return "taken_over"
+        await _on_interaction(session, reply, state, values, now)
+    if state != "sent":
+        logger.warning("reply %s attempt %s %s: %s", reply.id, reply.attempts, state, outcome.error)
+    return state
+
+
+async def _on_interaction(
+    session: AsyncSession, reply: OutboundReply, state: str, values: dict[str, object],
+    now: datetime,
+) -> None:  # fmt: skip
+    interaction = await session.get(Interaction, reply.interaction_id, with_for_update=True)
+    assert interaction is not None
+    payload: dict[str, object] = {"reply_id": reply.id, "attempt": reply.attempts}
+    if state == "sent":
+        window = await session.scalar(
+            select(SellerSettings.reply_pending_window_minutes).where(
+                SellerSettings.seller_id == reply.seller_id
+            )
+        )
+        if interaction.status in ("open", "pending_reply"):
+            interaction.status = "pending_reply"
+            interaction.reply_pending_until = now + timedelta(minutes=window or 180)
+        interaction.first_response_at = interaction.first_response_at or now
+        payload |= {"confirmed_by": values["confirmed_by"], "quality": values["quality"]}
+        _event(session, reply, "reply_sent", payload)
+        _event(session, reply, str(values["quality"]), {"reply_id": reply.id})
+    elif state == "dead":
+        if interaction.status == "pending_reply":
+            interaction.status, interaction.needs_response = "open", True
+            interaction.reply_pending_until = None
+        _event(session, reply, "reply_dead", payload | {"error": values["last_error"]})
+    else:
+        _event(session, reply, "reply_failed", payload | {"error": values["last_error"]})
+
+
+def _event(
+    session: AsyncSession, reply: OutboundReply, kind: str, payload: dict[str, object]
+) -> None:
+    session.add(
+        InteractionEvent(
+            seller_id=reply.seller_id,
+            interaction_id=reply.interaction_id,
+            kind=kind,
+            actor_user_id=reply.created_by,
+            payload=payload,
+        )
+    )
+
+
+def _backoff(attempts: int) -> float:
+    """Full jitter: uniform in [0, min(cap, base × 2^attempts)]."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempts))  # noqa: S311
+
+
+async def sweep(deps: DispatchDeps) -> int:
+    """Queue again what is due: failed rows past their backoff, queued rows whose task was lost,
+    and `sending` rows whose worker died (lock expired). Returns how many were queued."""
+    now = datetime.now(UTC)
+    queued = 0
+    async with transaction(deps.sessionmaker) as session:
+        for row in await repository.due(session, now, SWEEP_BATCH):
+            if row.state == "sending":
+                if await locks.owner_of(deps.redis, lock_key(row.id)) is not None:
+                    row.next_attempt_at = now + SENDING_CHECK_AFTER  # alive and working
+                    continue
+                row.state = "failed"
+                row.last_error = "the worker was lost mid-send; the marketplace is checked first"
+            row.next_attempt_at = now + REQUEUE_AFTER
+            row.updated_at = now
+            enqueue.defer(session, SEND_TASK, row.id)
+            queued += 1
+    return queued
+
+
+async def pending_count(session: AsyncSession) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).where(OutboundReply.state.in_(("queued", "sending", "failed")))
+        )
+        or 0
+    )

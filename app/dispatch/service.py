@@ -1,0 +1,163 @@
+"""The API side of the outbox: validate a reply, queue it with the interaction's status change in
+one transaction, and answer the same Idempotency-Key with the same row."""
+
+import hashlib
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.core.errors import AppError, Conflict, NotFound
+from app.dispatch import repository
+from app.dispatch.models import OutboundReply
+from app.dispatch.schemas import ReplyCreate
+from app.drafts import guardrails
+from app.drafts.models import Draft
+from app.interactions.models import Interaction, InteractionEvent
+from app.sellers.models import SellerSettings
+from app.worker import enqueue
+
+SEND_TASK = "dispatch.send"
+# The API publishes the send task itself; the sweeper publishes it again only if the row is still
+# queued this much later (a lost publish or a lost task), so a busy queue is not flooded.
+REQUEUE_AFTER = timedelta(minutes=2)
+DEFAULT_PENDING_WINDOW = 180
+
+
+class ReplyRejected(AppError):
+    status_code = 422
+    code = "reply_rejected"
+
+
+async def queue_reply(
+    session: AsyncSession,
+    principal: Principal,
+    interaction_id: int,
+    body: ReplyCreate,
+    idempotency_key: str | None,
+) -> tuple[OutboundReply, bool]:
+    """The outbox row for this reply, and whether this call created it."""
+    interaction = await repository.lock_interaction(session, principal.seller_id, interaction_id)
+    if interaction is None:
+        raise NotFound("interaction not found")
+    request_hash = _request_hash(interaction_id, body)
+    if idempotency_key is not None:
+        existing = await repository.by_idempotency_key(
+            session, principal.seller_id, idempotency_key
+        )
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                raise Conflict(
+                    "this Idempotency-Key was used for another request",
+                    code="idempotency_key_reused",
+                )
+            return existing, False
+    await _validate(session, interaction, body)
+    now = datetime.now(UTC)
+    draft = await session.get(Draft, interaction.id)
+    reply = OutboundReply(
+        seller_id=principal.seller_id,
+        interaction_id=interaction.id,
+        channel=interaction.channel,
+        action=body.action,
+        text=body.text,
+        state="queued",
+        attempts=0,
+        next_attempt_at=now + REQUEUE_AFTER,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        draft_text=draft.text if draft else None,
+        created_by=principal.user_id,
+    )
+    session.add(reply)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        # Another request took this key (for another interaction) between our check and insert.
+        raise Conflict(
+            "this Idempotency-Key was used for another request", code="idempotency_key_reused"
+        ) from None
+    window = await _pending_window(session, principal.seller_id)
+    interaction.status = "pending_reply"
+    interaction.needs_response = False
+    interaction.reply_pending_until = now + timedelta(minutes=window)
+    session.add(
+        InteractionEvent(
+            seller_id=principal.seller_id,
+            interaction_id=interaction.id,
+            kind="reply_queued",
+            actor_user_id=principal.user_id,
+            payload={"reply_id": reply.id, "action": body.action},
+        )
+    )
+    enqueue.defer(session, SEND_TASK, reply.id)
+    return reply, True
+
+
+async def _validate(session: AsyncSession, interaction: Interaction, body: ReplyCreate) -> None:
+    channel = cast(guardrails.Channel, interaction.channel)
+    findings = guardrails.check(body.text, channel, customer_text=_customer_text(interaction))
+    blocking = guardrails.blocking(findings)
+    if blocking:
+        raise ReplyRejected(
+            "the reply breaks the channel's rules", details=[asdict(f) for f in blocking]
+        )
+    if interaction.channel == "chat":
+        if body.action == "edit":
+            raise ReplyRejected("chat messages cannot be edited")
+        if not interaction.extra.get("reply_sign"):
+            raise ReplyRejected(
+                "this chat cannot be answered yet: the marketplace gave no reply sign"
+            )
+        return
+    live = await repository.live_reply(session, interaction.id, body.action)
+    if live is not None:
+        what = "an answer" if body.action == "answer" else "an edit"
+        raise Conflict(
+            f"this {interaction.channel} already has {what} ({live.state}, reply {live.id})",
+            code="already_replied",
+            details={"reply_id": live.id, "state": live.state},
+        )
+    if body.action == "edit" and not await _has_answer(session, interaction):
+        raise ReplyRejected("nothing to edit: this item has no answer yet")
+
+
+async def _has_answer(session: AsyncSession, interaction: Interaction) -> bool:
+    answer = interaction.extra.get("answer")
+    if isinstance(answer, dict) and answer.get("text"):
+        return True
+    sent = await repository.live_reply(session, interaction.id, "answer")
+    return sent is not None and sent.state == "sent"
+
+
+def _customer_text(interaction: Interaction) -> str:
+    parts = (interaction.text, interaction.pros, interaction.cons)
+    return " ".join(p for p in parts if p)
+
+
+def _request_hash(interaction_id: int, body: ReplyCreate) -> str:
+    request = {"interaction_id": interaction_id, "text": body.text, "action": body.action}
+    canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def _pending_window(session: AsyncSession, seller_id: int) -> int:
+    minutes = await session.scalar(
+        select(SellerSettings.reply_pending_window_minutes).where(
+            SellerSettings.seller_id == seller_id
+        )
+    )
+    return minutes or DEFAULT_PENDING_WINDOW
+
+
+async def get_reply(session: AsyncSession, principal: Principal, reply_id: int) -> OutboundReply:
+    reply = await repository.get(session, principal.seller_id, reply_id)
+    if reply is None:
+        raise NotFound("reply not found")
+    return reply

@@ -1,0 +1,131 @@
+"""Drafting a reply for an interaction: gather the grounding, ask the seller's provider, run the
+guardrails over the result and keep it as the interaction's last draft."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import Principal
+from app.core.security import SecretBox
+from app.drafts import guardrails
+from app.drafts.models import Draft
+from app.drafts.providers import Channel, DraftRequest, PreviousReply, provider_for
+from app.interactions import repository as interactions_repository
+from app.interactions.models import ChatMessage, Interaction, InteractionEvent
+from app.interactions.service import CONTEXT_DAYS, get_interaction
+from app.sellers.models import SellerSettings
+
+# The customer's side of a chat that a draft answers: their messages since our last one.
+CHAT_MESSAGES = 5
+
+
+async def generate(
+    session: AsyncSession, principal: Principal, interaction_id: int, secrets: SecretBox
+) -> Draft:
+    interaction = await get_interaction(session, principal.seller_id, interaction_id)
+    request = await _request(session, interaction)
+    prefs = await session.get(SellerSettings, principal.seller_id)
+    api_key = (
+        secrets.decrypt(prefs.draft_api_key_encrypted)
+        if prefs and prefs.draft_api_key_encrypted
+        else None
+    )
+    provider = provider_for(
+        prefs.draft_provider if prefs else "offline",
+        model=prefs.draft_model if prefs else None,
+        base_url=prefs.draft_base_url if prefs else None,
+        api_key=api_key,
+    )
+    result = await provider.draft(request)
+    findings = guardrails.check(result.text, request.channel, customer_text=request.text)
+    values = {
+        "seller_id": principal.seller_id,
+        "text": result.text,
+        "provider": result.provider,
+        "model": result.model,
+        "fallback_reason": result.fallback_reason,
+        "warnings": [asdict(f) for f in findings],
+        "sources": result.sources,
+        "created_by": principal.user_id,
+        "created_at": datetime.now(UTC),
+    }
+    stmt = insert(Draft).values(interaction_id=interaction.id, **values)
+    draft = await session.scalar(
+        stmt.on_conflict_do_update(index_elements=[Draft.interaction_id], set_=values)
+        .returning(Draft)
+        .execution_options(populate_existing=True)
+    )
+    assert draft is not None
+    session.add(
+        InteractionEvent(
+            seller_id=principal.seller_id,
+            interaction_id=interaction.id,
+            kind="draft_generated",
+            actor_user_id=principal.user_id,
+            payload={
+                "provider": result.provider,
+                "fallback_reason": result.fallback_reason,
+                "warnings": [f.code for f in findings],
+            },
+        )
+    )
+    return draft
+
+
+async def _request(session: AsyncSession, interaction: Interaction) -> DraftRequest:
+    seller_id, nm_id = interaction.seller_id, interaction.nm_id
+    previous: list[PreviousReply] = []
+    top: list[tuple[str, int]] = []
+    if nm_id is not None:
+        replies = await interactions_repository.last_replies(session, seller_id, nm_id)
+        previous = [
+            PreviousReply(interaction_id=i, channel=channel, text=text, rating=None)
+            for i, channel, _, text in replies
+            if i != interaction.id
+        ]
+        since = datetime.now(UTC) - timedelta(days=CONTEXT_DAYS)
+        top = await interactions_repository.top_intents(session, seller_id, nm_id, since)
+    text = interaction.text
+    if interaction.channel == "chat":
+        text = await _chat_text(session, interaction) or text
+    return DraftRequest(
+        channel=cast(Channel, interaction.channel),
+        text=text,
+        pros=interaction.pros,
+        cons=interaction.cons,
+        rating=interaction.rating,
+        intent=interaction.intent,
+        customer_name=interaction.customer_name,
+        product_name=interaction.product_name,
+        previous_replies=previous,
+        top_intents=top,
+    )
+
+
+async def _chat_text(session: AsyncSession, interaction: Interaction) -> str | None:
+    rows = (
+        await session.execute(
+            select(ChatMessage.direction, ChatMessage.text)
+            .where(
+                ChatMessage.seller_id == interaction.seller_id,
+                ChatMessage.interaction_id == interaction.id,
+            )
+            .order_by(ChatMessage.sent_at.desc(), ChatMessage.id.desc())
+            .limit(20)
+        )
+    ).all()
+    waiting: list[str] = []
+    for direction, text in rows:  # newest first, back to our last message
+        if direction == "out":
+            break
+        if text:
+            waiting.append(text)
+    return " ".join(reversed(waiting[:CHAT_MESSAGES])) or None
+
+
+async def last_draft(session: AsyncSession, interaction_id: int) -> Draft | None:
+    return await session.get(Draft, interaction_id)
