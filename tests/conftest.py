@@ -16,7 +16,8 @@ from app.main import create_app
 from tests.marketplace import SANDBOX_URL, Marketplace, wire
 from tests.services import Services, alembic, recreate_database, start_services
 
-TEST_DB = "sellerdesk_test"
+# Two test sessions on one server need different names (TEST_DB_NAME): each drops and creates it.
+TEST_DB = os.environ.get("TEST_DB_NAME", "sellerdesk_test")
 
 
 @pytest.fixture(scope="session")

@@ -26,10 +26,15 @@ def get_redis(request: Request) -> Redis:
     return redis
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     # scope="function" below: the commit happens before the response is sent, so a failed
     # commit reaches the client as an error instead of a silent 200.
-    async with transaction(request.app.state.sessionmaker) as session:
+    state = request.app.state
+    maker = state.read_sessionmaker if request.method in READ_METHODS else state.sessionmaker
+    async with transaction(maker) as session:
         yield session
 
 

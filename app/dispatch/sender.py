@@ -101,6 +101,9 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
                 chat_url=deps.settings.wb_buyer_chat_base_url,
                 limits=limits,
                 transport=deps.transport,
+                # A failed check fails the attempt soon: the sweeper retries it with backoff.
+                max_attempts=3,
+                backoff_cap=5.0,
             )
             async with client:
                 outcome = await _attempt(client, reply, interaction)

@@ -9,9 +9,13 @@ from sqlalchemy import (
     REAL,
     BigInteger,
     ColumnElement,
+    CompoundSelect,
+    GenerativeSelect,
+    ScalarSelect,
     Select,
     SmallInteger,
     and_,
+    bindparam,
     cast,
     func,
     literal,
@@ -21,10 +25,13 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects.postgresql import JSON, TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
+from app.dispatch.models import OutboundReply
+from app.drafts.models import Draft
 from app.interactions.models import ChatMessage, Interaction
 from app.interactions.schemas import InteractionFilters, InteractionSummary, Sort
 
@@ -218,9 +225,10 @@ async def user_in_seller(session: AsyncSession, seller_id: int, user_id: int) ->
 # --- the card's product context ------------------------------------------------------------
 
 
-async def recent_on_product(
-    session: AsyncSession, seller_id: int, nm_id: int, exclude_id: int, per_channel: int = 5
-) -> list[dict[str, Any]]:
+# The context builders take values or bound parameters (`_card_extras` binds them per call).
+def _recent_on_product(
+    seller_id: Any, nm_id: Any, exclude_id: Any, per_channel: int = 5
+) -> CompoundSelect[Any]:
     """The newest items of each channel on this product: three index-ordered LIMIT scans."""
     i = Interaction
     columns = (i.id, i.channel, i.occurred_at, i.status, i.rating, i.intent, i.text, i.pros,
@@ -232,8 +240,7 @@ async def recent_on_product(
         .limit(per_channel)
         for channel in ("review", "question", "chat")
     ]
-    result = await session.execute(union_all(*parts))
-    return [dict(row) for row in result.mappings()]
+    return union_all(*parts)
 
 
 # Typical complaints are read from the product's newest items, not all of them: a best-seller
@@ -241,9 +248,7 @@ async def recent_on_product(
 INTENT_SAMPLE = 1000
 
 
-async def top_intents(
-    session: AsyncSession, seller_id: int, nm_id: int, since: datetime, limit: int = 5
-) -> list[tuple[str, int]]:
+def _top_intents(seller_id: Any, nm_id: Any, since: Any, limit: int = 5) -> Select[Any]:
     """Typical complaints and questions: intents on this product (praise excluded)."""
     i = Interaction
     newest = (
@@ -254,29 +259,24 @@ async def top_intents(
         .subquery()
     )
     n = newest.c
-    count = func.count()
-    result = await session.execute(
+    count = func.count().label("count")
+    return (
         select(n.intent, count)
         .where(
-            n.intent.is_not(None),
-            n.intent != "other",
-            or_(n.channel != "review", n.rating <= 3),
+            n.intent.is_not(None), n.intent != "other", or_(n.channel != "review", n.rating <= 3)
         )
         .group_by(n.intent)
         .order_by(count.desc(), n.intent)
         .limit(limit)
     )
-    return [(str(row[0]), int(row[1])) for row in result]
 
 
-async def last_replies(
-    session: AsyncSession, seller_id: int, nm_id: int, limit: int = 5
-) -> list[tuple[int, str, datetime, str]]:
+def _last_replies(seller_id: Any, nm_id: Any, limit: int = 5) -> Select[Any]:
     """The seller's latest answers on this product (reviews and questions carry them)."""
     i = Interaction
     answer = i.extra["answer"]["text"].astext
-    result = await session.execute(
-        select(i.id, i.channel, i.occurred_at, answer)
+    return (
+        select(i.id.label("interaction_id"), i.channel, i.occurred_at, answer.label("text"))
         .where(
             i.seller_id == seller_id,
             i.nm_id == nm_id,
@@ -288,4 +288,56 @@ async def last_replies(
         .order_by(i.occurred_at.desc())
         .limit(limit)
     )
+
+
+async def top_intents(
+    session: AsyncSession, seller_id: int, nm_id: int, since: datetime
+) -> list[tuple[str, int]]:
+    result = await session.execute(_top_intents(seller_id, nm_id, since))
+    return [(str(row[0]), int(row[1])) for row in result]
+
+
+async def last_replies(
+    session: AsyncSession, seller_id: int, nm_id: int
+) -> list[tuple[int, str, datetime, str]]:
+    result = await session.execute(_last_replies(seller_id, nm_id))
     return [(row[0], row[1], row[2], row[3]) for row in result.all()]
+
+
+def _json_rows(stmt: GenerativeSelect) -> ScalarSelect[Any]:
+    rows = stmt.subquery()
+    aggregated = func.coalesce(func.json_agg(rows.table_valued()), sql_text("'[]'::json"))
+    return select(aggregated.cast(JSON)).scalar_subquery()
+
+
+def _card_extras() -> Select[Any]:
+    """The card's product context, last draft and latest outbox entry as one statement of JSON
+    arrays (five round trips otherwise). Built once: a card binds only its parameters, so no
+    statement is constructed or cache-keyed per request."""
+    seller_id = bindparam("seller_id", type_=BigInteger)
+    nm_id = bindparam("nm_id", type_=BigInteger)
+    row_id = bindparam("row_id", type_=BigInteger)
+    since = bindparam("since", type_=TIMESTAMP(timezone=True))
+    parts = {
+        "recent": _recent_on_product(seller_id, nm_id, row_id),
+        "top_intents": _top_intents(seller_id, nm_id, since),
+        "last_replies": _last_replies(seller_id, nm_id),
+        "draft": select(Draft).where(Draft.interaction_id == row_id),
+        "outbox": select(OutboundReply)
+        .where(OutboundReply.seller_id == seller_id, OutboundReply.interaction_id == row_id)
+        .order_by(OutboundReply.id.desc())
+        .limit(1),
+    }
+    return select(*(_json_rows(query).label(name) for name, query in parts.items()))
+
+
+_CARD_EXTRAS = _card_extras()
+
+
+async def card_extras(
+    session: AsyncSession, row: Interaction, since: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    nm_id = row.nm_id if row.nm_id is not None else -1
+    params = {"seller_id": row.seller_id, "nm_id": nm_id, "row_id": row.id, "since": since}
+    result = await session.execute(_CARD_EXTRAS, params)
+    return dict(result.one()._mapping)

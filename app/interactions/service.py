@@ -8,21 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.service import Principal
 from app.core.errors import AppError, NotFound
 from app.core.pagination import decode_cursor, encode_cursor
-from app.dispatch import repository as dispatch_repository
-from app.drafts.models import Draft
 from app.interactions import repository
 from app.interactions.models import Interaction, InteractionEvent
 from app.interactions.schemas import (
     ChatMessageRead,
-    ContextItem,
     Counts,
-    IntentCount,
     InteractionFilters,
     InteractionPage,
     InteractionRead,
     InteractionUpdate,
     ProductContext,
-    SellerReply,
     SlaInfo,
     Sort,
 )
@@ -114,10 +109,8 @@ async def card(session: AsyncSession, principal: Principal, interaction_id: int)
         else []
     )
     links: list[LinkRead] = await links_service.links_for(session, principal.seller_id, row.id)
+    extras = await repository.card_extras(session, row, now - timedelta(days=CONTEXT_DAYS))
     state = repository.sla_state(row.needs_response, row.sla_due_at, now)
-    replies = await dispatch_repository.for_interaction(
-        session, principal.seller_id, row.id, limit=1
-    )
     minutes_left = (
         int((row.sla_due_at - now).total_seconds() // 60)
         if row.sla_due_at is not None and state != "none"
@@ -126,42 +119,34 @@ async def card(session: AsyncSession, principal: Principal, interaction_id: int)
     return {
         "interaction": read(row, now),
         "messages": [ChatMessageRead.model_validate(m) for m in messages],
-        "context": await product_context(session, principal.seller_id, row),
+        "context": product_context(row, extras),
         "links": links,
         "sla": SlaInfo.model_validate(
             {"state": state, "due_at": row.sla_due_at, "minutes_left": minutes_left}
         ),
-        "last_draft": await session.get(Draft, row.id),
-        "outbox": next(iter(replies), None),
+        "last_draft": next(iter(extras["draft"]), None),
+        "outbox": next(iter(extras["outbox"]), None),
     }
 
 
-async def product_context(
-    session: AsyncSession, seller_id: int, row: Interaction
-) -> ProductContext:
-    if row.nm_id is None:
-        return ProductContext(
-            nm_id=None, product_name=row.product_name, recent={}, top_intents=[], last_replies=[]
-        )
-    recent = await repository.recent_on_product(session, seller_id, row.nm_id, row.id)
-    since = datetime.now(UTC) - timedelta(days=CONTEXT_DAYS)
-    intents = await repository.top_intents(session, seller_id, row.nm_id, since)
-    replies = await repository.last_replies(session, seller_id, row.nm_id)
-    grouped: dict[str, list[ContextItem]] = {"review": [], "question": [], "chat": []}
-    for item in recent:
-        preview = (item["text"] or item["cons"] or item["pros"] or "")[:160]
-        context_item = ContextItem.model_validate({**item, "text_preview": preview})
-        grouped[item["channel"]].append(context_item)
-    return ProductContext(
-        nm_id=row.nm_id,
-        product_name=row.product_name
-        or next((r["product_name"] for r in recent if r["product_name"]), None),
-        recent=grouped,
-        top_intents=[IntentCount(intent=i, count=n) for i, n in intents],
-        last_replies=[
-            SellerReply(interaction_id=i, channel=c, occurred_at=t, text=text)
-            for i, c, t, text in replies
-        ],
+def product_context(row: Interaction, extras: dict[str, list[dict[str, Any]]]) -> ProductContext:
+    grouped: dict[str, list[dict[str, Any]]] = {"review": [], "question": [], "chat": []}
+    for item in extras["recent"]:
+        item["text_preview"] = (item["text"] or item["cons"] or item["pros"] or "")[:160]
+        grouped[item["channel"]].append(item)
+    for items in grouped.values():  # JSON keeps no order: newest first again
+        items.sort(key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
+    names = (item["product_name"] for item in extras["recent"] if item["product_name"])
+    return ProductContext.model_validate(
+        {
+            "nm_id": row.nm_id,
+            "product_name": row.product_name or next(names, None),
+            "recent": grouped if row.nm_id is not None else {},
+            "top_intents": sorted(extras["top_intents"], key=lambda i: (-i["count"], i["intent"])),
+            "last_replies": sorted(
+                extras["last_replies"], key=lambda r: r["occurred_at"], reverse=True
+            ),
+        }
     )
 
 

@@ -256,3 +256,21 @@ async def test_an_answer_given_elsewhere_is_not_overwritten(outbox: Outbox) -> N
     reply = await outbox.reply(reply_id)
     assert reply.last_error is not None
     assert "another answer" in reply.last_error
+
+
+@pytest.mark.parametrize(("moderation", "after_sync"), [(0, "responded"), (3600, "pending_reply")])
+async def test_the_sync_confirms_a_sent_answer_once_moderation_shows_it(
+    outbox: Outbox, moderation: int, after_sync: str
+) -> None:
+    seller_url = f"/_sandbox/sellers/{outbox.env.sandbox_id}"
+    patched = await outbox.env.admin.patch(seller_url, json={"moderation_seconds": moderation})
+    assert patched.status_code == 200, patched.text
+    item = await outbox.item("review")
+    assert await sender.send(outbox.deps, await outbox.queue(item)) == "sent"
+
+    assert (await outbox.env.sync("review")).status == "succeeded"
+
+    async with outbox.deps.sessionmaker() as session:
+        row = await session.get(Interaction, item.id)
+        assert row is not None
+        assert row.status == after_sync
