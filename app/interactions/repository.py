@@ -162,7 +162,10 @@ async def list_page(
         stmt = _ranked(where, q, after, limit)
     else:
         stmt = _ordered(select(*_LIST_COLUMNS).where(*where), sort, after).limit(limit)
-    return [dict(row) for row in (await session.execute(stmt)).mappings()]
+    # Core execution on the session's connection: no ORM result machinery for plain columns.
+    result = await (await session.connection()).execute(stmt)
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 def cursor_values(row: dict[str, Any], sort: Sort) -> list[Any]:
