@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import orjson
 
+from app.core.http import tls_context
 from app.drafts.offline import OfflineProvider
 from app.drafts.providers import (
     MAX_LENGTH,
@@ -132,7 +133,10 @@ class OpenAICompatProvider:
             headers["Authorization"] = f"Bearer {self._api_key}"
         body = {"model": self.model, "messages": messages}
         client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout), transport=self._transport, headers=headers
+            timeout=httpx.Timeout(self.timeout),
+            transport=self._transport,
+            headers=headers,
+            verify=tls_context(),
         )
         try:
             # httpx times each phase; the deadline bounds the whole exchange (a slow trickle too).

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.core.http import tls_context
+
 logger = logging.getLogger(__name__)
 
 PING_TIMEOUT_SECONDS = 10.0
@@ -50,7 +52,9 @@ class TokenChecker:
         try:
             async with (
                 asyncio.timeout(self.timeout),
-                httpx.AsyncClient(transport=self.transport, timeout=self.timeout) as client,
+                httpx.AsyncClient(
+                    transport=self.transport, timeout=self.timeout, verify=tls_context()
+                ) as client,
             ):
                 response = await client.get(
                     url, headers={"Authorization": token, "Accept": "application/json"}

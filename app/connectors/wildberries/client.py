@@ -18,6 +18,7 @@ import orjson
 
 from app.connectors.base import AuthError, BadRequest, TransientError
 from app.connectors.wildberries.schemas import EventsPage, ListPage
+from app.core.http import tls_context
 from app.core.ratelimit import CHAT, FEEDBACKS, Limit, Priority, RateLimiter
 
 ListChannel = Literal["review", "question"]
@@ -69,6 +70,7 @@ class WildberriesClient:
             headers={"Authorization": token, "Accept": "application/json"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             transport=transport,
+            verify=tls_context(),
         )
         self.stats = CallStats()
 
