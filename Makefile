@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: run test lint types unit install lock migrate clean bench-sync bench-inbox
+.PHONY: run test lint types unit install lock migrate clean bench-sync bench-inbox bench-dispatch
 
 run: install ## everything up: embedded Postgres/Redis unless URLs are given, migrations, API, worker, beat
 	$(PY) -m app.cli run
@@ -41,6 +41,9 @@ bench-sync: install ## sync benchmark (embedded Postgres/Redis unless BENCH_DATA
 
 bench-inbox: install ## inbox API latency on 1M interactions (p50/p95/p99 at concurrency 8, EXPLAIN ANALYZE)
 	$(PY) -m bench.inbox_bench $(BENCH_ARGS)
+
+bench-dispatch: install ## reply endpoint latency (p50/p95/p99 at concurrency 8) and dispatch throughput, limits off
+	$(PY) -m bench.dispatch_bench $(BENCH_ARGS)
 
 migrate: install
 	$(PY) -m app.cli migrate

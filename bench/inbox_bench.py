@@ -27,7 +27,6 @@ BENCH_REDIS_URL when set, else embedded ones under `.data/bench/inbox/`; the dat
 `sellerdesk_bench_inbox` is dropped and created, the Redis database flushed.
 """
 
-import argparse
 import asyncio
 import contextlib
 import cProfile
@@ -37,18 +36,14 @@ import inspect
 import os
 import pstats
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import time
-import traceback
 import urllib.parse
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -58,30 +53,31 @@ import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
 from app.auth import service as auth_service
 from app.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
-from app.dev.embedded import die_with_parent, free_port
 from app.main import create_app
 from app.sellers import service as sellers_service
+from bench.report import Latencies, arg_parser, drive, nearest_rank, run_main, scale_note
 from bench.stack import (
     DATA,
     ROOT,
+    ApiServer,
     BenchError,
     Services,
-    _stop_group,
+    api_env,
     flush_redis,
+    login,
     migrate,
+    plain_url,
     process_cpu_seconds,
     recreate_database,
     say,
     start_services,
     tree_cpu_seconds,
 )
-from bench.sync_bench import machine, nearest_rank
 
 DATABASE = "sellerdesk_bench_inbox"
 INBOX_DATA = DATA / "inbox"  # its own embedded servers: never stops a running sync benchmark's
@@ -110,7 +106,6 @@ PG_SETTINGS = (
 )  # fmt: skip
 
 # Timeouts (s): every wait ends.
-SERVER_START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 30.0
 SCENARIO_TIMEOUT = 150.0  # per scenario: warm-up + measured requests at concurrency 8
 SEQUENTIAL_TIMEOUT = 30.0  # per scenario: the requests at concurrency 1
@@ -753,11 +748,7 @@ class Options:
 
 
 def parse_args(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.inbox_bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arg_parser("bench.inbox_bench", __doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="scale the data (targets: 1)")
     parser.add_argument("--requests", type=int, default=1000, help="measured per scenario")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured, per scenario")
@@ -803,65 +794,6 @@ def parse_args(argv: Sequence[str]) -> Options:
     )
 
 
-# --- the API server ----------------------------------------------------------------------------
-
-
-@dataclass
-class ApiServer:
-    """`python -m uvicorn --factory app.main:asgi`, one process, on a free port of 127.0.0.1."""
-
-    env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-    log: Path = INBOX_DATA / "api.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def argv(self) -> list[str]:
-        return [
-            sys.executable, "-m", "uvicorn", "--factory", "app.main:asgi",
-            "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
-        ]  # fmt: skip
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own argv
-                self.argv(),
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-            )
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            self.check_alive()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=1).is_success:
-                    return
-            time.sleep(0.2)
-        raise BenchError(
-            f"the API did not answer within {SERVER_START_TIMEOUT:g} s; see {self.log}"
-        )
-
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            code = self.proc.returncode if self.proc else None
-            raise BenchError(f"the API exited ({code}); see {self.log}")
-
-    def stop(self) -> None:
-        _stop_group(self.proc, signal.SIGTERM, 15)
-
-
 # --- results -----------------------------------------------------------------------------------
 
 
@@ -878,29 +810,12 @@ class Scenario:
 
 
 @dataclass
-class Measured:
-    scenario: Scenario
-    latencies: list[float] = field(default_factory=list)  # seconds, status 200 only
-    statuses: dict[int, int] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    wall: float = 0.0
-    stopped_early: bool = False
-    body_bytes: int = 0
+class Measured(Latencies):
+    scenario: Scenario = field(kw_only=True)
     sequential: list[float] = field(default_factory=list)
     api_cpu: float = float("nan")  # seconds, during the measured concurrent phase
     pg_cpu: float = float("nan")
     bench_cpu: float = float("nan")
-
-    @property
-    def count(self) -> int:
-        return sum(self.statuses.values()) + len(self.errors)
-
-    @property
-    def non_200(self) -> int:
-        return self.count - self.statuses.get(200, 0)
-
-    def pct(self, q: float) -> float:
-        return nearest_rank(self.latencies, q) * 1000 if self.latencies else float("nan")
 
     @property
     def ok(self) -> bool | None:
@@ -909,7 +824,7 @@ class Measured:
             return None
         return (
             self.pct(0.95) <= target
-            and self.non_200 == 0
+            and self.non_ok == 0
             and not self.stopped_early
             and len(self.latencies) >= 1000
         )
@@ -917,6 +832,7 @@ class Measured:
 
 @dataclass
 class Report:
+    concurrency: int
     notes: list[str] = field(default_factory=list)
     load: list[tuple[str, str, str]] = field(default_factory=list)  # step, rows, seconds
     measured: list[Measured] = field(default_factory=list)
@@ -925,6 +841,23 @@ class Report:
 
     def missed(self) -> list[Measured]:
         return [m for m in self.measured if m.ok is False]
+
+    def body(self) -> str:
+        parts = []
+        if self.load:
+            parts.append(f"### Load\n\n{self.load_table()}\n")
+        parts.append(f"### Latency (client-side, concurrency {self.concurrency})\n")
+        parts.append(self.latency_table(self.concurrency))
+        parts += [f"\n- skipped: {skipped}" for skipped in self.skipped]
+        parts += [f"\n{block}" for block in self.blocks]
+        return "\n".join(parts)
+
+    def verdict(self) -> str:
+        missed = self.missed()
+        if not missed:
+            return "All targets met."
+        names = "; ".join(f"{m.scenario.name} (p95 {m.pct(0.95):.1f} ms)" for m in missed)
+        return f"**{len(missed)} target(s) MISSED:** {names}"
 
     def load_table(self) -> str:
         lines = ["| step | rows | time |", "|---|---|---|"]
@@ -947,7 +880,7 @@ class Report:
             cells = [
                 m.scenario.name,
                 count,
-                str(m.non_200),
+                str(m.non_ok),
                 f"{m.pct(0.50):.1f}",
                 f"{m.pct(0.95):.1f}",
                 f"{m.pct(0.99):.1f}",
@@ -966,10 +899,6 @@ class Report:
 
 
 # --- loading -----------------------------------------------------------------------------------
-
-
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @dataclass
@@ -1006,7 +935,7 @@ async def create_tenants(settings: Settings) -> Tenancy:
 
 
 async def find_tenants(settings: Settings) -> Tenancy:
-    conn = await asyncpg.connect(_plain(settings.require_database_url()))
+    conn = await asyncpg.connect(plain_url(settings.require_database_url()))
     try:
         row = await conn.fetchrow("SELECT id, seller_id FROM users WHERE email = $1", EMAIL)
         if row is None:
@@ -1030,7 +959,7 @@ def _rows(status: str) -> int:
 
 
 async def load_data(services: Services, opts: Options, tenancy: Tenancy, report: Report) -> None:
-    url = _plain(services.database_url)
+    url = plain_url(services.database_url)
     big_rows, small_rows = opts.rows(BIG_ROWS), opts.rows(SMALL_ROWS)
     every = max(2, round((big_rows + small_rows) / small_rows))
     total = big_rows + small_rows
@@ -1134,7 +1063,7 @@ async def load_data(services: Services, opts: Options, tenancy: Tenancy, report:
 
 async def describe_data(services: Services, tenancy: Tenancy, report: Report) -> list[str]:
     """The data as loaded (what the scenarios run against), for the report."""
-    conn = await asyncpg.connect(_plain(services.database_url))
+    conn = await asyncpg.connect(plain_url(services.database_url))
     try:
         big = tenancy.big
         by = {
@@ -1231,37 +1160,11 @@ async def _drive(
     result: Measured | None,
 ) -> bool:
     """`count` GETs over `urls` in rotation by `concurrency` workers; False when cut by time."""
-    next_index = 0
-    cut = False
 
-    async def worker() -> None:
-        nonlocal next_index, cut
-        while next_index < count:
-            if time.monotonic() > deadline:
-                cut = True
-                return
-            url = urls[next_index % len(urls)]
-            next_index += 1
-            started = time.perf_counter()
-            try:
-                response = await client.get(url)
-            except httpx.HTTPError as exc:
-                if result is not None:
-                    result.errors.append(f"{type(exc).__name__}: {exc}")
-                continue
-            elapsed = time.perf_counter() - started
-            if result is not None:
-                result.statuses[response.status_code] = (
-                    result.statuses.get(response.status_code, 0) + 1
-                )
-                result.body_bytes += len(response.content)
-                if response.status_code == 200:
-                    result.latencies.append(elapsed)
-                elif len(result.errors) < 5:
-                    result.errors.append(f"{response.status_code} {url}: {response.text[:200]}")
+    def url(i: int) -> str:
+        return urls[i % len(urls)]
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return not cut
+    return await drive(lambda i: client.get(url(i)), url, count, concurrency, deadline, result)
 
 
 async def run_scenario(
@@ -1271,7 +1174,7 @@ async def run_scenario(
     server: ApiServer,
     pg_pid: int | None,
 ) -> Measured:
-    result = Measured(scenario)
+    result = Measured(scenario=scenario)
     deadline = time.monotonic() + SCENARIO_TIMEOUT
     urls = scenario.urls
     warm = urls[len(urls) - opts.warmup :] if len(urls) > opts.requests else urls
@@ -1287,7 +1190,7 @@ async def run_scenario(
     result.bench_cpu = process_cpu_seconds(os.getpid()) - bench0
     result.stopped_early = not finished
     server.check_alive()
-    sequential = Measured(scenario)
+    sequential = Measured(scenario=scenario)
     seq_deadline = time.monotonic() + SEQUENTIAL_TIMEOUT
     await _drive(client, urls, opts.sequential, 1, seq_deadline, sequential)
     result.sequential = sequential.latencies
@@ -1324,7 +1227,7 @@ async def sample_ids(
     services: Services, seller_id: int, n: int, seed: float
 ) -> list[tuple[int, str]]:
     """`n` distinct random (id, channel) of the seller, the same for the same seed."""
-    conn = await asyncpg.connect(_plain(services.database_url))
+    conn = await asyncpg.connect(plain_url(services.database_url))
     try:
         await conn.execute(f"SELECT setseed({seed})")
         rows = await conn.fetch(
@@ -1339,7 +1242,7 @@ async def sample_ids(
 
 async def hot_id(services: Services, seller_id: int) -> int:
     """The newest review on the seller's busiest product: the card's worst case."""
-    conn = await asyncpg.connect(_plain(services.database_url))
+    conn = await asyncpg.connect(plain_url(services.database_url))
     try:
         return int(
             await conn.fetchval(
@@ -1494,7 +1397,7 @@ class InProcess:
                 timeout=REQUEST_TIMEOUT,
             )
         )
-        self.db = await asyncpg.connect(_plain(self.settings.require_database_url()))
+        self.db = await asyncpg.connect(plain_url(self.settings.require_database_url()))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -1829,13 +1732,6 @@ def profile_block(profiles: Sequence[Profiled]) -> str:
 # --- the run -----------------------------------------------------------------------------------
 
 
-async def login(client: httpx.AsyncClient) -> str:
-    response = await client.post(f"{API}/auth/login", json={"email": EMAIL, "password": PASSWORD})
-    if response.status_code != 200:
-        raise BenchError(f"login failed: {response.status_code} {response.text[:300]}")
-    return str(response.json()["access_token"])
-
-
 async def has_timeline(client: httpx.AsyncClient) -> bool:
     paths = (await client.get("/openapi.json")).json().get("paths", {})
     return f"{API}/interactions/{{interaction_id}}/timeline" in paths
@@ -2048,7 +1944,7 @@ def summary_of(m: Measured) -> str:
         check = f"  (target p95 ≤ {target:g} ms: {'ok' if m.ok else 'MISSED'})"
     seq = statistics.median(m.sequential) * 1000 if m.sequential else float("nan")
     return (
-        f"  {m.count:,} requests, {m.non_200} non-200, p50 {m.pct(0.5):.1f} / p95 "
+        f"  {m.count:,} requests, {m.non_ok} non-200, p50 {m.pct(0.5):.1f} / p95 "
         f"{m.pct(0.95):.1f} / p99 {m.pct(0.99):.1f} ms, "
         f"{len(m.latencies) / m.wall if m.wall else 0:.0f} req/s; c=1 p50 {seq:.1f} ms{check}"
     )
@@ -2078,17 +1974,8 @@ async def run_bench(opts: Options, report: Report) -> None:
             say(line)
         report.notes += data_lines
 
-        env = {
-            **os.environ,
-            "ENV": "production",
-            "DATABASE_URL": services.database_url,
-            "REDIS_URL": services.redis_url,
-            "JWT_SECRET": JWT_SECRET,
-            "SECRETS_KEY": SECRETS_KEY,
-            "LOG_LEVEL": "WARNING",
-            "LOG_FORMAT": "json",
-        }
-        server = ApiServer(env)
+        env = api_env(services, SECRETS_KEY, JWT_SECRET)
+        server = ApiServer(env, INBOX_DATA / "api.log")
         server.start()
         command = " ".join(server.argv()[1:]).replace(str(server.port), "<free port>")
         say(f"API up: {command} (pid {server.pid}, one process); log {server.log}")
@@ -2114,7 +2001,7 @@ async def run_bench(opts: Options, report: Report) -> None:
         async with httpx.AsyncClient(
             base_url=server.url, timeout=REQUEST_TIMEOUT, limits=limits
         ) as client:
-            token = await login(client)
+            token = await login(client, EMAIL, PASSWORD)
             client.headers["Authorization"] = f"Bearer {token}"
             # The load generator's own long-lived heap (the app it imports, the corpus) out of
             # the collector's reach: its gen-2 passes must not stall the clients' clocks.
@@ -2159,7 +2046,7 @@ async def run_bench(opts: Options, report: Report) -> None:
 
 async def _has_data(services: Services, opts: Options) -> bool:
     try:
-        conn = await asyncpg.connect(_plain(services.database_url))
+        conn = await asyncpg.connect(plain_url(services.database_url))
     except (OSError, asyncpg.PostgresError):
         return False
     try:
@@ -2174,57 +2061,9 @@ async def _has_data(services: Services, opts: Options) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     opts = parse_args(args)
-    command = " ".join([".venv/bin/python -m bench.inbox_bench", *args])
-    report = Report()
-    say(f"inbox benchmark: {command}")
-    for line in machine():
-        say(line.removeprefix("- "))
-    started = time.monotonic()
-    load_before = os.getloadavg()
-    say(f"load average before: {load_before[0]:.2f} (other processes skew the numbers)")
-    failure: BaseException | None = None
-    try:
-        asyncio.run(run_bench(opts, report))
-    except (Exception, KeyboardInterrupt) as exc:  # the tables so far still print
-        failure = exc
-        if not isinstance(exc, BenchError | KeyboardInterrupt):
-            traceback.print_exc()
-    print(flush=True)
-    print("## Inbox API benchmark\n")
-    print("\n".join(machine()))
-    print(f"- command: `{command}`; benchmark wall time {time.monotonic() - started:.0f} s")
-    load_after = os.getloadavg()
-    print(
-        f"- load average (1 min) before the benchmark {load_before[0]:.2f}, after "
-        f"{load_after[0]:.2f} (the benchmark's own processes included)"
-    )
-    if opts.scale != 1.0:
-        print(f"- **scale {opts.scale:g}: the targets are defined for scale 1**")
-    for note in report.notes:
-        print(f"- {note}")
-    print()
-    if report.load:
-        print("### Load\n")
-        print(report.load_table())
-        print()
-    print(f"### Latency (client-side, concurrency {opts.concurrency})\n")
-    print(report.latency_table(opts.concurrency))
-    for skipped in report.skipped:
-        print(f"\n- skipped: {skipped}")
-    for block in report.blocks:
-        print()
-        print(block)
-    print()
-    if failure is not None:
-        print(f"**The benchmark stopped early: {type(failure).__name__}: {failure}**")
-        return 1
-    missed = report.missed()
-    if missed:
-        names = "; ".join(f"{m.scenario.name} (p95 {m.pct(0.95):.1f} ms)" for m in missed)
-        print(f"**{len(missed)} target(s) MISSED:** {names}")
-    else:
-        print("All targets met.")
-    return 0
+    report = Report(opts.concurrency)
+    work, notes = run_bench(opts, report), scale_note(opts.scale)
+    return run_main("bench.inbox_bench", "Inbox API benchmark", args, work, report, notes)
 
 
 if __name__ == "__main__":

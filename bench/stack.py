@@ -2,11 +2,13 @@
 
 Postgres and Redis are the servers in BENCH_DATABASE_URL / BENCH_REDIS_URL when set (a server the
 benchmark may create a database on, and a Redis database it may flush), else embedded ones under
-`.data/bench/`. The sandbox and the Celery worker are real subprocesses, started as `make run`
-starts them; a sampler thread records the worker's memory, and `tree_cpu_seconds` the CPU time
-of any process tree.
+`.data/bench/`. The sandbox, the Celery worker and the API are real subprocesses, started as
+`make run` starts them; a sampler thread records the worker's memory, and `tree_cpu_seconds` the
+CPU time of any process tree. `Harness` holds the benchmark's own connections (our database, the
+sandbox's control API, the broker) and creates sellers in the sandbox and in our database.
 """
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -14,22 +16,37 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import psutil
 from celery import Celery
+from pydantic import SecretStr
 from redis import Redis
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
+from app.config import Settings
+from app.core.db import create_engine
+from app.core.security import SecretBox
 from app.dev.embedded import EmbeddedPostgres, EmbeddedRedis, die_with_parent, free_port
+from app.interactions.models import ChatMessage, Interaction
+from app.sellers import service as sellers_service
+from app.sellers.models import SellerSettings
+from app.sync import service as sync_service
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".data" / "bench"
 BENCH_DATABASE = "sellerdesk_bench"
 _STARTED = time.monotonic()
+T = TypeVar("T")
 
 
 class BenchError(RuntimeError):
@@ -39,6 +56,36 @@ class BenchError(RuntimeError):
 def say(message: str) -> None:
     """A progress line: seconds since start, then the message."""
     print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", flush=True)
+
+
+async def poll(
+    label: str,
+    load: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    brief: Callable[[T], str],
+    limit_s: float,
+    alive: Callable[[], None],
+    *,
+    not_done: str = "not done",
+    interval: float = 0.2,
+    progress_every: float = 5.0,
+) -> T:
+    """`load()` every `interval` s until `done` says so; a progress line (`brief`) every
+    `progress_every` s; BenchError after `limit_s` s, or as soon as `alive()` raises."""
+    started = time.monotonic()
+    next_progress = started + progress_every
+    while True:
+        state = await load()
+        if done(state):
+            return state
+        now = time.monotonic()
+        if now - started > limit_s:
+            raise BenchError(f"{label}: {not_done} after {limit_s:.0f} s: {brief(state)}")
+        alive()
+        if now >= next_progress:
+            say(f"  {label}: {now - started:5.1f} s, {brief(state)}")
+            next_progress = now + progress_every
+        await asyncio.sleep(interval)
 
 
 # --- Postgres and Redis ------------------------------------------------------------------------
@@ -96,13 +143,13 @@ def start_services(database: str = BENCH_DATABASE, data: Path = DATA) -> Service
     return services
 
 
-def _plain(url: str) -> str:
+def plain_url(url: str) -> str:
     """asyncpg wants postgresql:// without a driver suffix."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def recreate_database(services: Services) -> None:
-    conn = await asyncpg.connect(_plain(services.admin_url))
+    conn = await asyncpg.connect(plain_url(services.admin_url))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{services.database}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{services.database}"')
@@ -156,13 +203,35 @@ def _stop_group(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) 
         proc.wait(10)
 
 
-@dataclass
-class SandboxServer:
-    """`python -m app.sandbox` on a free port of 127.0.0.1 (real HTTP)."""
+def spawn(argv: list[str], log: Path, env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    """Start a child of ours in a session of its own (stopped with `_stop_group`; SIGTERM when
+    we die), its output into `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        return subprocess.Popen(  # noqa: S603 - our own argv
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+        )
 
+
+@dataclass
+class HttpServer:
+    """A server we start in a session of its own on a free port of 127.0.0.1, and poll until its
+    health URL answers."""
+
+    env: dict[str, str] | None = None  # None: ours
+    log: Path = DATA / "server.log"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
-    log: Path = DATA / "sandbox.log"
+    start_timeout: float = 60.0
+    name: ClassVar[str] = "server"
+    health: ClassVar[str] = "/"
+    stop_timeout: ClassVar[float] = 10.0
 
     @property
     def url(self) -> str:
@@ -173,37 +242,82 @@ class SandboxServer:
         assert self.proc is not None
         return self.proc.pid
 
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
     def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own argv
-                [
-                    sys.executable,
-                    "-m",
-                    "app.sandbox",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-            )
-        deadline = time.monotonic() + 60
+        self.proc = spawn(self.argv(), self.log, self.env)
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the sandbox exited with {self.proc.returncode}; see {self.log}")
+            self.check_alive()
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/_sandbox/health", timeout=1).is_success:
+                if httpx.get(f"{self.url}{self.health}", timeout=1).is_success:
                     return
             time.sleep(0.2)
-        raise BenchError(f"the sandbox did not answer within 60 s; see {self.log}")
+        raise BenchError(
+            f"the {self.name} did not answer within {self.start_timeout:g} s; see {self.log}"
+        )
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            code = self.proc.returncode if self.proc else None
+            raise BenchError(f"the {self.name} exited ({code}); see {self.log}")
 
     def stop(self) -> None:
-        _stop_group(self.proc, signal.SIGTERM, 10)
+        _stop_group(self.proc, signal.SIGTERM, self.stop_timeout)
+
+
+@dataclass
+class SandboxServer(HttpServer):
+    """`python -m app.sandbox` (real HTTP)."""
+
+    log: Path = DATA / "sandbox.log"
+    name: ClassVar[str] = "sandbox"
+    health: ClassVar[str] = "/_sandbox/health"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "app.sandbox", "--port", str(self.port),
+            "--log-level", "warning",
+        ]  # fmt: skip
+
+
+@dataclass
+class ApiServer(HttpServer):
+    """`python -m uvicorn --factory app.main:asgi`, as `make run` starts the API: one process."""
+
+    log: Path = DATA / "api.log"
+    name: ClassVar[str] = "API"
+    health: ClassVar[str] = "/healthz"
+    stop_timeout: ClassVar[float] = 15.0
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "--factory", "app.main:asgi",
+            "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+        ]  # fmt: skip
+
+
+def api_env(services: Services, secrets_key: str, jwt_secret: str) -> dict[str, str]:
+    """The API's environment on the benchmark's servers: production, fixed secrets, warnings."""
+    return {
+        **os.environ,
+        "ENV": "production",
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "JWT_SECRET": jwt_secret,
+        "SECRETS_KEY": secrets_key,
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "json",
+    }
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
+    """`POST /api/v1/auth/login`: the bearer token."""
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    if response.status_code != 200:
+        raise BenchError(f"login failed: {response.status_code} {response.text[:300]}")
+    return str(response.json()["access_token"])
 
 
 @dataclass
@@ -221,30 +335,11 @@ class Worker:
         return self.proc.pid
 
     def start(self, broker_url: str) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own argv
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "app.worker.celery_app",
-                    "worker",
-                    "--loglevel",
-                    "INFO",
-                    "--concurrency",
-                    str(self.concurrency),
-                    "-n",
-                    "bench@%h",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent(signal.SIGTERM),
-            )
+        argv = [
+            sys.executable, "-m", "celery", "-A", "app.worker.celery_app", "worker",
+            "--loglevel", "INFO", "--concurrency", str(self.concurrency), "-n", "bench@%h",
+        ]  # fmt: skip
+        self.proc = spawn(argv, self.log, self.env)
         broker = Celery(broker=broker_url)
         try:
             deadline = time.monotonic() + 90
@@ -379,3 +474,160 @@ class MemorySampler:
         peaks.total_pss = max(peaks.total_pss, total_pss)
         peaks.largest_pool_rss = max(peaks.largest_pool_rss, largest)
         peaks.samples += 1
+
+
+# --- the benchmark's own connections, sellers --------------------------------------------------
+
+
+@dataclass
+class Tenant:
+    """One seller, in the sandbox and in our database."""
+
+    ours: int
+    sandbox_id: str
+    token: str
+    expected: dict[str, int]  # review, question, chat, messages: what the sandbox holds
+
+
+class Harness:
+    """Our database (a pool of 2, the token box of `secrets_key`), the sandbox's control API and
+    the broker, as the benchmark process uses them; `worker` once started (its log in `data`)."""
+
+    def __init__(
+        self, services: Services, sandbox: SandboxServer, secrets_key: str, data: Path = DATA
+    ) -> None:
+        self.services = services
+        self.data = data
+        self.sandbox = sandbox
+        self.secrets_key = secrets_key
+        self.settings = Settings(
+            database_url=services.database_url,
+            redis_url=services.redis_url,
+            secrets_key=SecretStr(secrets_key),
+            wb_feedbacks_base_url=sandbox.url,
+            wb_buyer_chat_base_url=sandbox.url,
+            wb_statistics_base_url=sandbox.url,
+        )
+        self.box = SecretBox(secrets_key)
+        self.engine: AsyncEngine = create_engine(self.settings, pool_size=2)
+        self.maker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.admin = httpx.AsyncClient(base_url=sandbox.url, timeout=60)
+        self.broker = Celery(broker=services.redis_url)
+        self.worker: Worker | None = None
+
+    async def close(self) -> None:
+        await self.admin.aclose()
+        await self.engine.dispose()
+        self.broker.close()
+
+    def worker_env(self, **extra: str) -> dict[str, str]:
+        """The environment of a worker (or API) on the benchmark's servers and sandbox."""
+        return os.environ | {
+            "ENV": "development",
+            "DATABASE_URL": self.services.database_url,
+            "REDIS_URL": self.services.redis_url,
+            "SECRETS_KEY": self.secrets_key,
+            "WB_FEEDBACKS_BASE_URL": self.sandbox.url,
+            "WB_BUYER_CHAT_BASE_URL": self.sandbox.url,
+            "WB_STATISTICS_BASE_URL": self.sandbox.url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+            **extra,
+        }
+
+    def start_worker(self, **env: str) -> Worker:
+        self.worker = Worker(self.worker_env(**env), log=self.data / "worker.log")
+        self.worker.start(self.services.redis_url)
+        say(
+            f"worker up (pid {self.worker.pid}, pool {self.worker.pool_pids()}); "
+            f"log {self.worker.log}"
+        )
+        return self.worker
+
+    def cpu_snapshot(self, api: "ApiServer | None" = None) -> dict[str, float]:
+        """CPU seconds so far of each process the benchmark watches."""
+        assert self.worker is not None
+        snap = {
+            "worker, all processes": tree_cpu_seconds(self.worker.pid),
+            "worker main process": process_cpu_seconds(self.worker.pid),
+            "sandbox": tree_cpu_seconds(self.sandbox.pid),
+            "benchmark process (sampler, polling)": process_cpu_seconds(os.getpid()),
+        }
+        for i, pid in enumerate(sorted(self.worker.pool_pids()), start=1):
+            snap[f"worker pool process {i}"] = process_cpu_seconds(pid)
+        if self.services.postgres and self.services.postgres.proc:
+            snap["postgres, all backends"] = tree_cpu_seconds(self.services.postgres.proc.pid)
+        if self.services.redis and self.services.redis.proc:
+            snap["redis"] = tree_cpu_seconds(self.services.redis.proc.pid)
+        if api is not None:
+            snap["API"] = process_cpu_seconds(api.pid)
+        return snap
+
+    async def tenant(
+        self, name: str, seed: int, spec: dict[str, Any], *, next_sync_at: datetime | None
+    ) -> Tenant:
+        """A sandbox seller generated from `spec`, and ours with its token connected."""
+        response = await self.admin.post(
+            "/_sandbox/sellers", json={"name": name, "seed": seed, **spec}
+        )
+        response.raise_for_status()
+        created = response.json()
+        counts = (await self.admin.get(f"/_sandbox/sellers/{created['seller_id']}")).json()[
+            "counts"
+        ]
+        expected = {
+            "review": counts["review"]["total"],
+            "question": counts["question"]["total"],
+            "chat": counts["chat"]["total"],
+            "messages": counts["chat"]["events"],
+        }
+        async with self.maker() as session:
+            seller = await sellers_service.create_seller(session, name)
+            seller.next_sync_at = next_sync_at
+            await sellers_service.connect_account(
+                session,
+                self.box,
+                seller_id=seller.id,
+                marketplace="wildberries",
+                name="",
+                token=created["token"],
+            )
+            await session.commit()
+        return Tenant(seller.id, created["seller_id"], created["token"], expected)
+
+    async def queue_runs(self, seller_id: int) -> list[int]:
+        """A sync run per channel, not published: the caller publishes `sync.run` itself."""
+        async with self.maker() as session:
+            runs, active = await sync_service.request_runs(
+                session, seller_id, sync_service.CHANNELS, trigger="manual"
+            )
+            if active:
+                raise BenchError(f"runs still active for seller {seller_id}: {active}")
+            session.info.clear()  # we publish ourselves, to the benchmark's broker
+            await session.commit()
+        return [run.id for run in runs]
+
+    async def set_limits(self, tenant: Tenant, limits: dict[str, Any]) -> None:
+        """`seller_settings.rate_limits`: our limiter's override ({} = our defaults)."""
+        async with self.maker() as session:
+            await session.execute(
+                update(SellerSettings)
+                .where(SellerSettings.seller_id == tenant.ours)
+                .values(rate_limits=limits)
+            )
+            await session.commit()
+
+    async def stored(self, seller_ids: Sequence[int]) -> dict[str, int]:
+        """Interactions per channel and chat messages in our database."""
+        async with self.maker() as session:
+            rows = await session.execute(
+                select(Interaction.channel, func.count())
+                .where(Interaction.seller_id.in_(seller_ids))
+                .group_by(Interaction.channel)
+            )
+            counts = {channel: int(n) for channel, n in rows}
+            messages = await session.execute(
+                select(func.count()).where(ChatMessage.seller_id.in_(seller_ids))
+            )
+            counts["messages"] = int(messages.scalar_one())
+        return {k: counts.get(k, 0) for k in ("review", "question", "chat", "messages")}

@@ -18,61 +18,58 @@ BENCH_DATABASE_URL / BENCH_REDIS_URL when set, else embedded ones under `.data/b
 database `sellerdesk_bench` is dropped and created, the Redis database flushed.
 """
 
-import argparse
 import asyncio
-import math
-import os
-import platform
 import statistics
 import sys
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import httpx
-import psutil
-from celery import Celery
-from pydantic import SecretStr
-from sqlalchemy import func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy import select, text, update
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
-from app.config import Settings
 from app.connectors.wildberries import mapping
 from app.connectors.wildberries.client import WildberriesClient
 from app.connectors.wildberries.schemas import Chat, ChatEvent
-from app.core.db import create_engine
 from app.core.ratelimit import CHAT, DEFAULT_LIMITS, FEEDBACKS, Limit, RateLimiter
 from app.core.redis import create_redis
-from app.core.security import SecretBox
-from app.interactions.models import ChatMessage, Interaction
 from app.sellers import service as sellers_service
-from app.sellers.models import Seller, SellerSettings
+from app.sellers.models import Seller
 from app.sync import repository, service
 from app.sync.models import SyncRun
+from bench.report import (
+    MB,
+    Report,
+    Section,
+    arg_parser,
+    cpus,
+    fmt_mb,
+    fmt_s,
+    nearest_rank,
+    run_main,
+    scale_note,
+)
 from bench.stack import (
-    BenchError,
+    Harness,
     MemoryPeaks,
     MemorySampler,
     SandboxServer,
     Services,
-    Worker,
+    Tenant,
     delete_redis_keys,
     flush_redis,
     migrate,
+    poll,
     process_cpu_seconds,
     recreate_database,
     say,
     start_services,
-    tree_cpu_seconds,
 )
 
 SECRETS_KEY = "sellerdesk-bench-only"  # a throwaway database's key
 FINAL = service.FINAL_STATUSES
-MB = 1024 * 1024
 
 # Targets (the issue's words; never adjusted here).
 TARGET_ITEMS_PER_S = 5000.0
@@ -104,7 +101,7 @@ PROGRESS_EVERY = 5.0
 PROFILE_REPEAT = 3
 
 
-# --- options and report ------------------------------------------------------------------------
+# --- options -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -128,95 +125,6 @@ class Options:
 
     def small(self) -> dict[str, Any]:
         return {"reviews": 3_500, "questions": 1_000, "chats": 50, "messages_per_chat": 10}
-
-
-@dataclass
-class Row:
-    metric: str
-    measured: str
-    target: str = ""
-    ok: bool | None = None  # None: information, no target
-
-    @property
-    def result(self) -> str:
-        return "" if self.ok is None else ("ok" if self.ok else "**MISSED**")
-
-
-@dataclass
-class Section:
-    name: str
-    rows: list[Row] = field(default_factory=list)
-
-    def info(self, metric: str, measured: str) -> None:
-        self._add(Row(metric, measured))
-
-    def check(self, metric: str, measured: str, target: str, ok: bool) -> None:
-        self._add(Row(metric, measured, target, ok))
-
-    def _add(self, row: Row) -> None:
-        self.rows.append(row)
-        target = f"  (target {row.target}: {'ok' if row.ok else 'MISSED'})" if row.target else ""
-        say(f"  {row.metric}: {row.measured}{target}")
-
-
-@dataclass
-class Report:
-    sections: list[Section] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    blocks: list[str] = field(default_factory=list)  # further Markdown after the table
-
-    def section(self, name: str) -> Section:
-        section = Section(name)
-        self.sections.append(section)
-        return section
-
-    def missed(self) -> list[Row]:
-        return [row for s in self.sections for row in s.rows if row.ok is False]
-
-    def table(self) -> str:
-        lines = ["| scenario | metric | measured | target | result |", "|---|---|---|---|---|"]
-        for section in self.sections:
-            for i, row in enumerate(section.rows):
-                name = section.name if i == 0 else ""
-                cells = (name, row.metric, row.measured, row.target, row.result)
-                lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines)
-
-
-def fmt_s(seconds: float) -> str:
-    return f"{seconds:.1f} s"
-
-
-def fmt_mb(nbytes: int) -> str:
-    return f"{nbytes / MB:.0f} MB"
-
-
-def nearest_rank(values: Sequence[float], q: float) -> float:
-    """The nearest-rank percentile: the smallest value with at least q of all at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(round(q * len(ordered), 9)) - 1)]
-
-
-def cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def machine() -> list[str]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return [
-        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- nproc: {cpus()}; CPU: {model}",
-        f"- RAM: {psutil.virtual_memory().total / 1024**3:.1f} GiB",
-        f"- Python {platform.python_version()} ({platform.platform()})",
-    ]
 
 
 # --- runs and sellers --------------------------------------------------------------------------
@@ -292,16 +200,6 @@ class SyncResult:
         return sum(r.requests for r in self.runs if r.channel in channels)
 
 
-@dataclass
-class Tenant:
-    """One seller, in the sandbox and in our database."""
-
-    ours: int
-    sandbox_id: str
-    token: str
-    expected: dict[str, int]  # review, question, chat, messages: what the sandbox holds
-
-
 def _brief(runs: Sequence[RunRow]) -> str:
     if not runs:
         return "no runs yet"
@@ -312,88 +210,14 @@ def _brief(runs: Sequence[RunRow]) -> str:
     return f"{statuses}; fetched {sum(r.fetched for r in runs):,}"
 
 
-class Bench:
+class Bench(Harness):
     def __init__(
         self, opts: Options, services: Services, sandbox: SandboxServer, report: Report
     ) -> None:
+        super().__init__(services, sandbox, SECRETS_KEY)
         self.opts = opts
-        self.services = services
-        self.sandbox = sandbox
         self.report = report
-        settings = Settings(
-            database_url=services.database_url,
-            redis_url=services.redis_url,
-            secrets_key=SecretStr(SECRETS_KEY),
-        )
-        self.box = SecretBox(SECRETS_KEY)
-        self.engine: AsyncEngine = create_engine(settings, pool_size=2)
-        self.maker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.admin = httpx.AsyncClient(base_url=sandbox.url, timeout=60)
-        self.broker = Celery(broker=services.redis_url)
-        self.worker: Worker | None = None
         self.full_runs: list[SyncResult] = []  # the unthrottled runs
-
-    async def close(self) -> None:
-        await self.admin.aclose()
-        await self.engine.dispose()
-        self.broker.close()
-
-    def worker_env(self) -> dict[str, str]:
-        return os.environ | {
-            "ENV": "development",
-            "DATABASE_URL": self.services.database_url,
-            "REDIS_URL": self.services.redis_url,
-            "SECRETS_KEY": SECRETS_KEY,
-            "WB_FEEDBACKS_BASE_URL": self.sandbox.url,
-            "WB_BUYER_CHAT_BASE_URL": self.sandbox.url,
-            "WB_STATISTICS_BASE_URL": self.sandbox.url,
-            "SYNC_TICK_SECONDS": f"{self.opts.tick_seconds:g}",
-            "LOG_FORMAT": "json",
-            "LOG_LEVEL": "INFO",
-        }
-
-    # --- sellers -------------------------------------------------------------------------------
-
-    async def tenant(
-        self, name: str, seed: int, spec: dict[str, Any], *, next_sync_at: datetime | None
-    ) -> Tenant:
-        response = await self.admin.post(
-            "/_sandbox/sellers", json={"name": name, "seed": seed, **spec}
-        )
-        response.raise_for_status()
-        created = response.json()
-        counts = (await self.admin.get(f"/_sandbox/sellers/{created['seller_id']}")).json()[
-            "counts"
-        ]
-        expected = {
-            "review": counts["review"]["total"],
-            "question": counts["question"]["total"],
-            "chat": counts["chat"]["total"],
-            "messages": counts["chat"]["events"],
-        }
-        async with self.maker() as session:
-            seller = await sellers_service.create_seller(session, name)
-            seller.next_sync_at = next_sync_at
-            await sellers_service.connect_account(
-                session,
-                self.box,
-                seller_id=seller.id,
-                marketplace="wildberries",
-                name="",
-                token=created["token"],
-            )
-            await session.commit()
-        return Tenant(seller.id, created["seller_id"], created["token"], expected)
-
-    async def set_limits(self, tenant: Tenant, limits: dict[str, Any]) -> None:
-        """`seller_settings.rate_limits`: our limiter's override ({} = our defaults)."""
-        async with self.maker() as session:
-            await session.execute(
-                update(SellerSettings)
-                .where(SellerSettings.seller_id == tenant.ours)
-                .values(rate_limits=limits)
-            )
-            await session.commit()
 
     async def fresh_state(self) -> None:
         """Nothing synced yet: every seller's items, cursors, runs and errors gone; our rate-limit
@@ -408,32 +232,7 @@ class Bench:
             await session.commit()
         delete_redis_keys(self.services.redis_url, "sellerdesk:rl:*")
 
-    async def stored(self, seller_ids: Sequence[int]) -> dict[str, int]:
-        async with self.maker() as session:
-            rows = await session.execute(
-                select(Interaction.channel, func.count())
-                .where(Interaction.seller_id.in_(seller_ids))
-                .group_by(Interaction.channel)
-            )
-            counts = {channel: int(n) for channel, n in rows}
-            messages = await session.execute(
-                select(func.count()).where(ChatMessage.seller_id.in_(seller_ids))
-            )
-            counts["messages"] = int(messages.scalar_one())
-        return {k: counts.get(k, 0) for k in ("review", "question", "chat", "messages")}
-
     # --- runs ----------------------------------------------------------------------------------
-
-    async def queue_runs(self, seller_id: int) -> list[int]:
-        async with self.maker() as session:
-            runs, active = await service.request_runs(
-                session, seller_id, service.CHANNELS, trigger="manual"
-            )
-            if active:
-                raise BenchError(f"runs still active for seller {seller_id}: {active}")
-            session.info.clear()  # we publish ourselves, to the benchmark's broker
-            await session.commit()
-        return [run.id for run in runs]
 
     async def runs_where(self, *conditions: Any) -> list[RunRow]:
         async with self.maker() as session:
@@ -449,36 +248,17 @@ class Bench:
     ) -> list[RunRow]:
         """Poll `sync_runs` until `expected` runs exist and all are final."""
         assert self.worker is not None
-        started = time.monotonic()
-        next_progress = started + PROGRESS_EVERY
-        while True:
-            runs = await load()
-            if len(runs) >= expected and all(r.status in FINAL for r in runs):
-                return runs
-            now = time.monotonic()
-            if now - started > limit_s:
-                raise BenchError(f"{label}: runs not final after {limit_s:.0f} s: {_brief(runs)}")
-            self.worker.check_alive()
-            if now >= next_progress:
-                say(f"  {label}: {now - started:5.1f} s, {_brief(runs)}")
-                next_progress = now + PROGRESS_EVERY
-            await asyncio.sleep(POLL_INTERVAL)
-
-    def cpu_snapshot(self) -> dict[str, float]:
-        assert self.worker is not None
-        snap = {
-            "worker, all processes": tree_cpu_seconds(self.worker.pid),
-            "worker main process": process_cpu_seconds(self.worker.pid),
-            "sandbox": tree_cpu_seconds(self.sandbox.pid),
-            "benchmark process (sampler, polling)": process_cpu_seconds(os.getpid()),
-        }
-        for i, pid in enumerate(sorted(self.worker.pool_pids()), start=1):
-            snap[f"worker pool process {i}"] = process_cpu_seconds(pid)
-        if self.services.postgres and self.services.postgres.proc:
-            snap["postgres, all backends"] = tree_cpu_seconds(self.services.postgres.proc.pid)
-        if self.services.redis and self.services.redis.proc:
-            snap["redis"] = tree_cpu_seconds(self.services.redis.proc.pid)
-        return snap
+        return await poll(
+            label,
+            load,
+            lambda runs: len(runs) >= expected and all(r.status in FINAL for r in runs),
+            _brief,
+            limit_s,
+            self.worker.check_alive,
+            not_done="runs not final",
+            interval=POLL_INTERVAL,
+            progress_every=PROGRESS_EVERY,
+        )
 
     async def measure(
         self,
@@ -1022,12 +802,7 @@ async def run_bench(opts: Options, report: Report) -> None:
             "bench-big", 1, opts.big(), next_sync_at=datetime.now(UTC) + timedelta(days=1)
         )
         say(f"seeded seller bench-big: {big.expected}")
-        bench.worker = Worker(bench.worker_env())
-        bench.worker.start(services.redis_url)
-        say(
-            f"worker up (pid {bench.worker.pid}, pool {bench.worker.pool_pids()}); "
-            f"log {bench.worker.log}"
-        )
+        bench.start_worker(SYNC_TICK_SECONDS=f"{opts.tick_seconds:g}")
         report.notes += [
             "worker: `python -m celery -A app.worker.celery_app worker --loglevel INFO "
             f"--concurrency 2` (prefork, as `make run`), SYNC_TICK_SECONDS={opts.tick_seconds:g}",
@@ -1057,11 +832,7 @@ async def run_bench(opts: Options, report: Report) -> None:
 
 
 def parse_args(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.sync_bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = arg_parser("bench.sync_bench", __doc__)
     parser.add_argument("--repeat", type=int, default=3, help="unthrottled runs (default 3)")
     parser.add_argument(
         "--scale",
@@ -1091,47 +862,9 @@ def parse_args(argv: Sequence[str]) -> Options:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    opts = parse_args(args)
-    command = " ".join([".venv/bin/python -m bench.sync_bench", *args])
-    report = Report()
-    say(f"sync benchmark: {command}")
-    for line in machine():
-        say(line.removeprefix("- "))
-    started = time.monotonic()
-    load_before = os.getloadavg()
-    say(f"load average before: {load_before[0]:.2f} (other processes skew the numbers)")
-    failure: BaseException | None = None
-    try:
-        asyncio.run(run_bench(opts, report))
-    except (Exception, KeyboardInterrupt) as exc:  # the table so far still prints
-        failure = exc
-        if not isinstance(exc, BenchError | KeyboardInterrupt):
-            traceback.print_exc()
-    print(flush=True)
-    print("## Sync benchmark\n")
-    print("\n".join(machine()))
-    print(f"- command: `{command}`; benchmark wall time {time.monotonic() - started:.0f} s")
-    load_after = os.getloadavg()
-    print(
-        f"- load average (1 min) before the benchmark {load_before[0]:.2f}, after "
-        f"{load_after[0]:.2f} (the benchmark's own processes included)"
-    )
-    if opts.scale != 1.0:
-        print(f"- **scale {opts.scale:g}: the targets are defined for scale 1**")
-    for note in report.notes:
-        print(f"- {note}")
-    print()
-    print(report.table())
-    for block in report.blocks:
-        print()
-        print(block)
-    print()
-    if failure is not None:
-        print(f"**The benchmark stopped early: {type(failure).__name__}: {failure}**")
-        return 1
-    missed = report.missed()
-    print(f"**{len(missed)} target(s) MISSED.**" if missed else "All targets met.")
-    return 0
+    opts, report = parse_args(args), Report()
+    work, notes = run_bench(opts, report), scale_note(opts.scale)
+    return run_main("bench.sync_bench", "Sync benchmark", args, work, report, notes)
 
 
 if __name__ == "__main__":
