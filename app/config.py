@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     secrets_key: SecretStr = SecretStr(DEV_SECRET)
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
     jwt_ttl_minutes: int = Field(default=12 * 60, ge=1)
-    # How long an API process trusts its last check that a session's user exists and is active
-    # (0: check on every request). A disabled user is refused at most this much later.
+    # How long an API process trusts its last check of a session token (signature, expiry, the
+    # user exists and is active); 0: check on every request. A disabled user, or an expired
+    # token, is refused at most this much later.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
 
     wb_feedbacks_base_url: str = "https://feedbacks-api.wildberries.ru"

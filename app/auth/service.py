@@ -58,9 +58,10 @@ async def login(session: AsyncSession, settings: Settings, email: str, password:
     )
 
 
-# A signed session token is checked against `users` (still there, still active) at most once per
-# `auth_cache_seconds` per user and process: the inbox's hot paths skip that query.
-PrincipalCache = TTLCache[tuple[int, int], Principal]
+# A session token is verified (signature, expiry) and checked against `users` (still there,
+# still active) at most once per `auth_cache_seconds` per process: the hot paths skip both.
+# So a disabled user, or a token past its expiry, is refused at most that much later.
+PrincipalCache = TTLCache[str, Principal]
 
 
 def principal_cache(settings: Settings) -> PrincipalCache | None:
@@ -72,8 +73,11 @@ def principal_cache(settings: Settings) -> PrincipalCache | None:
 async def resolve_bearer(
     session: AsyncSession, settings: Settings, token: str, cache: PrincipalCache | None = None
 ) -> Principal:
+    session_token = not token.startswith(security.API_TOKEN_PREFIX)
+    if session_token and cache is not None and (cached := cache.get(token)) is not None:
+        return cached
     now = datetime.now(UTC)
-    if token.startswith(security.API_TOKEN_PREFIX):
+    if not session_token:
         api_token = await repository.get_active_token(
             session, security.api_token_digest(token), now
         )
@@ -86,14 +90,12 @@ async def resolve_bearer(
         if claims is None:
             raise Unauthorized("invalid or expired access token")
         user_id, seller_id = claims
-        if cache is not None and (cached := cache.get((user_id, seller_id))) is not None:
-            return cached
     user = await repository.get_user(session, seller_id=seller_id, user_id=user_id)
     if user is None or not user.is_active:
         raise Unauthorized("user is disabled or no longer exists")
     principal = Principal(user_id=user.id, seller_id=user.seller_id, role=user.role)
-    if cache is not None and not token.startswith(security.API_TOKEN_PREFIX):
-        cache[(user_id, seller_id)] = principal
+    if session_token and cache is not None:
+        cache[token] = principal
     return principal
 
 
