@@ -33,7 +33,7 @@ import app.models  # noqa: F401 - every table in the metadata, or foreign keys c
 from app.connectors.wildberries import mapping
 from app.connectors.wildberries.client import WildberriesClient
 from app.connectors.wildberries.schemas import Chat, ChatEvent
-from app.core.ratelimit import CHAT, DEFAULT_LIMITS, FEEDBACKS, Limit, RateLimiter
+from app.core.ratelimit import CHAT, FEEDBACKS, MARKETPLACE_LIMITS, Limit, RateLimiter
 from app.core.redis import create_redis
 from app.sellers import service as sellers_service
 from app.sellers.models import Seller
@@ -79,9 +79,9 @@ TARGET_INCREMENTAL_REQUESTS = 3
 SANDBOX_MAX_FEEDBACKS_1S = 9  # burst 6 + 3/s × 1 s
 SANDBOX_MAX_CHAT_10S = 20  # burst 10 + 1/s × 10 s
 
-# WB's documented limits (wb-api.md §0): the sandbox enforces them and our defaults equal them.
-WB_FEEDBACKS = DEFAULT_LIMITS[FEEDBACKS]
-WB_CHAT = DEFAULT_LIMITS[CHAT]
+# WB's documented limits (wb-api.md §0): the sandbox enforces them (ours keep a token in hand).
+WB_FEEDBACKS = MARKETPLACE_LIMITS[FEEDBACKS]
+WB_CHAT = MARKETPLACE_LIMITS[CHAT]
 SANDBOX_LIMITS_ON = {
     "enabled": True,
     "feedbacks": {"rate": WB_FEEDBACKS.rate, "burst": WB_FEEDBACKS.burst},

@@ -133,7 +133,10 @@ class AutoReplyPolicy(_Body):
 
 
 class RateLimitOverride(_Body):
-    """Our limiter's bucket for one marketplace API group: `rate` tokens per second, `burst`."""
+    """Our limiter's bucket for one marketplace API group: `rate` tokens per second, `burst`.
+
+    Used as given; the defaults keep a burst one token below the marketplace's (see
+    `core.ratelimit.DEFAULT_LIMITS`), and an override should too."""
 
     rate: float = Field(gt=0, le=1000, allow_inf_nan=False)
     burst: int = Field(ge=1, le=10000)

@@ -18,6 +18,7 @@ from app.core.ratelimit import (
     CHAT,
     DEFAULT_LIMITS,
     FEEDBACKS,
+    MARKETPLACE_LIMITS,
     Limit,
     Priority,
     RateLimiter,
@@ -368,9 +369,11 @@ async def test_a_redis_that_stops_stops_the_grants_until_it_is_back(tmp_path: Pa
 # 6. Limits
 
 
-def test_default_limits_are_the_marketplace_ones() -> None:
-    assert DEFAULT_LIMITS[FEEDBACKS] == Limit(rate=3.0, burst=6)
-    assert DEFAULT_LIMITS[CHAT] == Limit(rate=1.0, burst=10)
+def test_default_limits_are_the_marketplace_rates_with_one_token_in_hand() -> None:
+    assert MARKETPLACE_LIMITS[FEEDBACKS] == Limit(rate=3.0, burst=6)
+    assert MARKETPLACE_LIMITS[CHAT] == Limit(rate=1.0, burst=10)
+    assert DEFAULT_LIMITS[FEEDBACKS] == Limit(rate=3.0, burst=5)
+    assert DEFAULT_LIMITS[CHAT] == Limit(rate=1.0, burst=9)
     assert Priority.REPLY < Priority.SYNC
 
 
