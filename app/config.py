@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # how many attempts a reply gets before it is marked dead.
     dispatch_sweep_seconds: float = Field(default=5.0, gt=0)
     dispatch_max_attempts: int = Field(default=8, ge=1)
+    # WB hides a question's first answer until moderation publishes it, so a check cannot see
+    # an attempt that landed: a question reply is not sent again within this long of such an
+    # attempt (reviews show answers under moderation; chats show messages at once).
+    dispatch_question_moderation_seconds: float = Field(default=900.0, ge=0)
 
     heartbeat_interval_seconds: float = Field(default=15.0, gt=0)
     # /readyz fails when the worker's last heartbeat is older than this.

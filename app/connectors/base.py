@@ -15,3 +15,8 @@ class BadRequest(ConnectorError):
 
 class TransientError(ConnectorError):
     """5xx, timeouts, 429s or maintenance that outlasted our bounded retries."""
+
+
+class MaybeDelivered(TransientError):
+    """A write failed after it was sent (a timeout, a dropped connection, a 5xx): the marketplace
+    may have applied it. Check before sending it again."""

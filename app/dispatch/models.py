@@ -63,6 +63,9 @@ class OutboundReply(IdMixin, TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Since when an attempt may have reached the marketplace without our knowing (a timeout or
+    # 5xx after sending, a worker lost mid-send): later attempts look before they send.
+    uncertain_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # How the send was confirmed: "sent" (the marketplace accepted our call) or "found" (a retry
     # found our text already there and did not send again).

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.connectors.base import AuthError, BadRequest, ConnectorError
+from app.connectors.base import AuthError, BadRequest, ConnectorError, MaybeDelivered
 from app.connectors.wildberries.client import WildberriesClient
 from app.core import locks
 from app.core.db import transaction
@@ -68,6 +68,9 @@ class Outcome:
     state: str  # sent | failed | dead
     confirmed_by: str | None = None
     error: str | None = None
+    uncertain: bool = False  # the attempt may have reached the marketplace
+    retry_at: datetime | None = None  # instead of the backoff
+    counted: bool = True  # False: the attempt only looked and waits (not one of max_attempts)
 
 
 def lock_key(reply_id: int) -> str:
@@ -106,32 +109,58 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
                 backoff_cap=5.0,
             )
             async with client:
-                outcome = await _attempt(client, reply, interaction)
+                outcome = await _attempt(client, reply, interaction, deps.settings)
         return await _record(deps, reply, outcome)
 
 
 async def _attempt(
-    client: WildberriesClient, reply: OutboundReply, interaction: Interaction
+    client: WildberriesClient, reply: OutboundReply, interaction: Interaction, settings: Settings
 ) -> Outcome:
+    hidden_until = _hidden_until(reply, interaction, settings)
     try:
         async with asyncio.timeout(ATTEMPT_TIMEOUT):
             if reply.attempts > 1:
                 remote = await _remote(client, reply, interaction)
                 if remote is not Remote.ABSENT:
                     return _found(remote)
+                if hidden_until is not None and datetime.now(UTC) < hidden_until:
+                    return Outcome(
+                        "failed", error=MODERATION_WAIT, retry_at=hidden_until, counted=False
+                    )
             try:
                 await _deliver(client, reply, interaction)
             except BadRequest as exc:  # e.g. "already answered": look before deciding
                 remote = await _remote(client, reply, interaction)
-                return (
-                    Outcome("dead", error=str(exc)) if remote is Remote.ABSENT else _found(remote)
-                )
+                if remote is not Remote.ABSENT:
+                    return _found(remote)
+                if hidden_until is not None:  # probably our earlier attempt, still hidden
+                    retry_at = datetime.now(UTC) + _moderation(settings)
+                    return Outcome("failed", error=f"{MODERATION_WAIT}: {exc}", retry_at=retry_at)
+                return Outcome("dead", error=str(exc))
             return Outcome("sent", confirmed_by="sent")
-    except (ConnectorError, RateLimitTimeout, TimeoutError) as exc:
+    except (MaybeDelivered, TimeoutError) as exc:
+        return Outcome("failed", error=str(exc) or "attempt timed out", uncertain=True)
+    except (ConnectorError, RateLimitTimeout) as exc:
         error = str(exc) or type(exc).__name__
         if isinstance(exc, AuthError):
             error = f"the marketplace refused the token: {error}"
         return Outcome("failed", error=error)
+
+
+MODERATION_WAIT = "an earlier attempt may be in WB's moderation, which hides a question's answer"
+
+
+def _moderation(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.dispatch_question_moderation_seconds)
+
+
+def _hidden_until(
+    reply: OutboundReply, interaction: Interaction, settings: Settings
+) -> datetime | None:
+    """Until when an answer that may have landed could still be invisible to our check."""
+    if interaction.channel != "question" or reply.uncertain_since is None:
+        return None
+    return reply.uncertain_since + _moderation(settings)
 
 
 def _found(remote: Remote) -> Outcome:
@@ -176,9 +205,15 @@ async def _remote(
 async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) -> str:
     now = datetime.now(UTC)
     state = outcome.state
-    if state == "failed" and reply.attempts >= deps.settings.dispatch_max_attempts:
+    attempts = reply.attempts if outcome.counted else reply.attempts - 1
+    if state == "failed" and attempts >= deps.settings.dispatch_max_attempts:
         state = "dead"
-    values: dict[str, object] = {"state": state, "updated_at": now, "last_error": outcome.error}
+    values: dict[str, object] = {
+        "state": state,
+        "updated_at": now,
+        "last_error": outcome.error,
+        "attempts": attempts,
+    }
     if state == "sent":
         values |= {
             "sent_at": now,
@@ -186,7 +221,10 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
             "quality": quality.classify(reply.text, reply.draft_text),
         }
     elif state == "failed":
-        values["next_attempt_at"] = now + timedelta(seconds=_backoff(reply.attempts))
+        backoff = now + timedelta(seconds=_backoff(reply.attempts))
+        values["next_attempt_at"] = outcome.retry_at or backoff
+    if outcome.uncertain:
+        values["uncertain_since"] = reply.uncertain_since or now
     async with transaction(deps.sessionmaker) as session:
         # Only the attempt that claimed the row records it (a stale one finds another attempt).
         updated = await session.scalar(
@@ -269,6 +307,7 @@ async def sweep(deps: DispatchDeps) -> int:
                     continue
                 row.state = "failed"
                 row.last_error = "the worker was lost mid-send; the marketplace is checked first"
+                row.uncertain_since = row.uncertain_since or now
             row.next_attempt_at = now + REQUEUE_AFTER
             row.updated_at = now
             enqueue.defer(session, SEND_TASK, row.id)

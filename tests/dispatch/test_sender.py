@@ -1,5 +1,6 @@
 """The dispatcher against the marketplace sandbox: delivered once, recorded, retried, swept."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -274,3 +275,40 @@ async def test_the_sync_confirms_a_sent_answer_once_moderation_shows_it(
         row = await session.get(Interaction, item.id)
         assert row is not None
         assert row.status == after_sync
+
+
+async def test_a_question_answer_hidden_by_moderation_is_waited_for_not_resent(
+    outbox: Outbox,
+) -> None:
+    # WB shows a question's first answer only once moderation publishes it.
+    seller_url = f"/_sandbox/sellers/{outbox.env.sandbox_id}"
+    assert (await outbox.env.admin.patch(seller_url, json={"moderation_seconds": 1.5})).is_success
+    outbox.deps.settings = outbox.deps.settings.model_copy(
+        update={"dispatch_question_moderation_seconds": 2.5}
+    )
+    item = await outbox.item("question")
+    reply_id = await outbox.queue(item)
+    async with outbox.deps.sessionmaker() as session:  # an attempt that landed, then died
+        claimed = await repository.claim(session, reply_id, datetime.now(UTC))
+        await session.commit()
+    assert claimed is not None
+    async with outbox.deps.sessionmaker() as session:
+        interaction = await session.get(Interaction, item.id)
+        assert interaction is not None
+        await _deliver_directly(outbox, claimed, interaction)
+    await outbox.make_due(reply_id)
+    assert await sender.sweep(outbox.deps) == 1
+
+    waiting = await sender.send(outbox.deps, reply_id)  # in moderation: the check sees nothing
+    row = await outbox.reply(reply_id)
+    assert (waiting, row.uncertain_since is not None) == ("failed", True)
+    assert row.last_error is not None
+    assert "moderation" in row.last_error
+    assert row.next_attempt_at > datetime.now(UTC)
+    await asyncio.sleep((row.next_attempt_at - datetime.now(UTC)).total_seconds() + 0.1)
+    await sender.sweep(outbox.deps)
+    found = await sender.send(outbox.deps, reply_id)
+
+    assert found == "sent"
+    assert (await outbox.reply(reply_id)).confirmed_by == "found"
+    assert (await outbox.deliveries())["question"] == {item.external_id: 1}

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from app.connectors.base import AuthError, BadRequest, TransientError
+from app.connectors.base import AuthError, BadRequest, MaybeDelivered, TransientError
 from app.connectors.wildberries.schemas import EventsPage, ListPage
 from app.core.http import tls_context
 from app.core.ratelimit import CHAT, FEEDBACKS, Limit, Priority, RateLimiter
@@ -281,7 +281,7 @@ class WildberriesClient:
                 failure = f"{status} on {method} {url}: {_detail(response)}"
             failures += 1
             if not retry_failures:
-                raise TransientError(f"may have landed: {failure}")
+                raise MaybeDelivered(f"may have landed: {failure}")
             if failures >= self._max_attempts:
                 raise TransientError(f"gave up after {failures} attempts: {failure}")
             self.stats.retries += 1
