@@ -284,9 +284,11 @@ class SandboxServer(HttpServer):
 
 @dataclass
 class ApiServer(HttpServer):
-    """`python -m uvicorn --factory app.main:asgi`, as `make run` starts the API: one process."""
+    """`python -m uvicorn --factory app.main:asgi`, as `make run` starts the API: one process
+    (`workers` > 1: uvicorn's own worker processes, as a production host would run)."""
 
     log: Path = DATA / "api.log"
+    workers: int = 1
     name: ClassVar[str] = "API"
     health: ClassVar[str] = "/healthz"
     stop_timeout: ClassVar[float] = 15.0
@@ -295,6 +297,7 @@ class ApiServer(HttpServer):
         return [
             sys.executable, "-m", "uvicorn", "--factory", "app.main:asgi",
             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+            *(["--workers", str(self.workers)] if self.workers > 1 else []),
         ]  # fmt: skip
 
 

@@ -1,4 +1,7 @@
-"""Request-scoped resources: the session (one transaction per request) and shared clients."""
+"""Request-scoped resources: the session (one transaction per request) and shared clients.
+
+Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` one in its
+thread pool, a thread hop per request for reading app.state."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -11,17 +14,17 @@ from app.config import Settings
 from app.core.db import transaction
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 

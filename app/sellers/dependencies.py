@@ -8,12 +8,12 @@ from app.core.security import SecretBox
 from app.sellers.marketplace import TokenChecker
 
 
-def get_secret_box(request: Request) -> SecretBox:
+async def get_secret_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
 
 
-def get_token_checker(request: Request, settings: SettingsDep) -> TokenChecker:
+async def get_token_checker(request: Request, settings: SettingsDep) -> TokenChecker:
     """Pings `WB_FEEDBACKS_BASE_URL`; through `app.state.marketplace_transport` when one is set
     (tests: the in-process sandbox), else over the network."""
     transport: httpx.AsyncBaseTransport | None = getattr(
