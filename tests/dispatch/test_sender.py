@@ -154,7 +154,19 @@ async def test_a_send_that_landed_before_the_worker_died_is_found_not_resent(
 ) -> None:
     item = await outbox.item(channel)
     reply_id = await outbox.queue(item)
-    # The dead attempt: claimed (committed), delivered, never recorded, its lock expired.
+    await _land_then_die(outbox, reply_id, item)
+
+    assert await sender.sweep(outbox.deps) == 1
+    assert (await outbox.reply(reply_id)).state == "failed"
+    assert await sender.send(outbox.deps, reply_id) == "sent"
+
+    reply = await outbox.reply(reply_id)
+    assert (reply.attempts, reply.confirmed_by) == (2, "found")
+    assert (await outbox.deliveries())[channel] == {item.external_id: 1}
+
+
+async def _land_then_die(outbox: Outbox, reply_id: int, item: Interaction) -> None:
+    """An attempt claimed (committed) and delivered, never recorded; its lock expired."""
     async with outbox.deps.sessionmaker() as session:
         claimed = await repository.claim(session, reply_id, datetime.now(UTC))
         await session.commit()
@@ -164,14 +176,6 @@ async def test_a_send_that_landed_before_the_worker_died_is_found_not_resent(
         assert interaction is not None
         await _deliver_directly(outbox, claimed, interaction)
     await outbox.make_due(reply_id)
-
-    assert await sender.sweep(outbox.deps) == 1
-    assert (await outbox.reply(reply_id)).state == "failed"
-    assert await sender.send(outbox.deps, reply_id) == "sent"
-
-    reply = await outbox.reply(reply_id)
-    assert (reply.attempts, reply.confirmed_by) == (2, "found")
-    assert (await outbox.deliveries())[channel] == {item.external_id: 1}
 
 
 async def _deliver_directly(outbox: Outbox, reply: OutboundReply, interaction: Interaction) -> None:
@@ -288,15 +292,7 @@ async def test_a_question_answer_hidden_by_moderation_is_waited_for_not_resent(
     )
     item = await outbox.item("question")
     reply_id = await outbox.queue(item)
-    async with outbox.deps.sessionmaker() as session:  # an attempt that landed, then died
-        claimed = await repository.claim(session, reply_id, datetime.now(UTC))
-        await session.commit()
-    assert claimed is not None
-    async with outbox.deps.sessionmaker() as session:
-        interaction = await session.get(Interaction, item.id)
-        assert interaction is not None
-        await _deliver_directly(outbox, claimed, interaction)
-    await outbox.make_due(reply_id)
+    await _land_then_die(outbox, reply_id, item)
     assert await sender.sweep(outbox.deps) == 1
 
     waiting = await sender.send(outbox.deps, reply_id)  # in moderation: the check sees nothing
