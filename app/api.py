@@ -12,10 +12,11 @@ from app.sellers.router import router as sellers_router
 from app.sync.router import router as sync_router
 
 api_router = APIRouter(prefix="/api/v1")
+# Routes are matched in order: the inbox (read most) first.
+api_router.include_router(interactions_router)
 api_router.include_router(auth_router)
 api_router.include_router(sellers_router)
 api_router.include_router(sync_router)
-api_router.include_router(interactions_router)
 api_router.include_router(links_router)
 api_router.include_router(drafts_router)
 api_router.include_router(dispatch_router)

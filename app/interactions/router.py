@@ -1,12 +1,14 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES
+from app.core.query import query_model, query_parameters
+from app.core.responses import json_response
 from app.dispatch.schemas import ReplyRead
 from app.drafts.schemas import DraftRead
 from app.interactions import service
@@ -27,7 +29,8 @@ from app.links.schemas import LinkRead
 
 router = APIRouter(prefix="/interactions", tags=["interactions"], responses=ERROR_RESPONSES)
 
-Filters = Annotated[InteractionFilters, Query()]
+Filters = Annotated[InteractionFilters, Depends(query_model(InteractionFilters))]
+FILTER_DOCS = {"parameters": query_parameters(InteractionFilters)}
 
 
 class InteractionCard(BaseModel):
@@ -40,7 +43,7 @@ class InteractionCard(BaseModel):
     outbox: ReplyRead | None
 
 
-@router.get("", response_model=InteractionPage)
+@router.get("", response_model=InteractionPage, openapi_extra=FILTER_DOCS)
 async def list_interactions(
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -48,18 +51,19 @@ async def list_interactions(
     sort: Sort | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
-) -> InteractionPage:
+) -> Response:
     """The inbox. Default order: priority then SLA due (relevance when `q` is given).
 
     `sort=relevance` ranks the 500 newest matches of `q` (a common word can match a quarter of a
     big seller's inbox); `sort=newest` with `q` reads every match.
     """
-    return await service.list_interactions(
+    page = await service.list_interactions(
         session, principal, filters, sort=sort, limit=limit, cursor=cursor
     )
+    return json_response(page)
 
 
-@router.get("/counts", response_model=Counts)
+@router.get("/counts", response_model=Counts, openapi_extra=FILTER_DOCS)
 async def count_interactions(
     principal: CurrentPrincipal, session: SessionDep, filters: Filters
 ) -> Counts:
@@ -79,9 +83,10 @@ async def bulk_update(
 @router.get("/{interaction_id}", response_model=InteractionCard)
 async def read_card(
     interaction_id: int, principal: CurrentPrincipal, session: SessionDep
-) -> InteractionCard:
+) -> Response:
     """The card: the interaction, its chat messages, product context, links and SLA."""
-    return InteractionCard.model_validate(await service.card(session, principal, interaction_id))
+    card = InteractionCard.model_validate(await service.card(session, principal, interaction_id))
+    return json_response(card)
 
 
 @router.patch("/{interaction_id}", response_model=InteractionRead)

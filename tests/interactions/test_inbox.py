@@ -199,6 +199,7 @@ async def test_bad_cursors_and_sorts_are_clear_errors(
     for response in (relevance, bad_rating, bad_intent):
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "validation_error"
+    assert bad_intent.json()["error"]["details"][0]["loc"] == ["query", "intent", 0]
 
 
 async def test_counts_per_channel_and_status_follow_the_other_filters(
