@@ -40,6 +40,9 @@ def create_engine(
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.db_statement_timeout_ms),
+                # Timestamps Postgres renders into JSON (the card's context) end in Z, whatever
+                # the server's default zone.
+                "timezone": "UTC",
                 "application_name": "sellerdesk",
             },
             "timeout": 10,

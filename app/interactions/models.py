@@ -37,6 +37,11 @@ PRIORITY_RANK = (
     "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
 )
 SLA_SORT = "coalesce(sla_due_at, 'infinity'::timestamptz)"
+# Items that carry the seller's answer: the predicate of ix_interactions_seller_nm_answered. The
+# card's `_last_replies` states the same condition, constants inline, so the planner can use it.
+ANSWERED_CHANNELS = ("review", "question")
+ANSWERED_STATUSES = ("responded", "pending_reply")
+ANSWERED = "channel IN ('review', 'question') AND status IN ('responded', 'pending_reply')"
 
 # Russian full-text document: text, pros, cons, product name and the customer's name.
 SEARCH_DOCUMENT = (
@@ -44,6 +49,9 @@ SEARCH_DOCUMENT = (
     "coalesce(text, '') || ' ' || coalesce(pros, '') || ' ' || coalesce(cons, '') || ' ' || "
     "coalesce(product_name, '') || ' ' || coalesce(customer_name, ''))"
 )
+# The document plus the seller's hour buckets (upper-case lexemes no text or query can produce):
+# the relevance window reads the newest hours first through them (app/interactions/search.py).
+SEARCH_VECTOR = f"{SEARCH_DOCUMENT} || interaction_time_lexemes(seller_id, occurred_at)"
 
 
 class Interaction(IdMixin, TimestampMixin, Base):
@@ -63,6 +71,19 @@ class Interaction(IdMixin, TimestampMixin, Base):
         Index("ix_interactions_seller_status_sla", "seller_id", "status", "sla_due_at"),
         Index("ix_interactions_seller_channel_occurred", "seller_id", "channel", "occurred_at"),
         Index("ix_interactions_seller_nm", "seller_id", "nm_id", "occurred_at"),
+        # The card's product context: each channel's newest items, and the newest thousand's
+        # intents read from the index alone (app/interactions/repository.py, `_top_intents`).
+        Index(
+            "ix_interactions_seller_nm_channel",
+            "seller_id", "nm_id", "channel", "occurred_at",
+            postgresql_include=["intent", "rating"],
+        ),
+        # The seller's last answers on a product, past the newest (mostly unanswered) items.
+        Index(
+            "ix_interactions_seller_nm_answered",
+            "seller_id", "nm_id", "occurred_at",
+            postgresql_where=sql_text(ANSWERED),
+        ),
         Index("ix_interactions_seller_customer", "seller_id", "customer_id"),
         Index("ix_interactions_search", "search_vector", postgresql_using="gin"),
         Index(
@@ -114,7 +135,7 @@ class Interaction(IdMixin, TimestampMixin, Base):
     source: Mapped[str] = mapped_column(String(16))
     extra: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     search_vector: Mapped[str] = mapped_column(
-        TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True), deferred=True
+        TSVECTOR, Computed(SEARCH_VECTOR, persisted=True), deferred=True
     )
     priority_rank: Mapped[int] = mapped_column(
         SmallInteger, Computed(PRIORITY_RANK, persisted=True)

@@ -1,5 +1,6 @@
 """The operator's inbox: list, counts, card, triage (each change recorded as an event)."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,18 +12,14 @@ from app.core.pagination import decode_cursor, encode_cursor
 from app.interactions import repository
 from app.interactions.models import Interaction, InteractionEvent
 from app.interactions.schemas import (
-    ChatMessageRead,
     Counts,
     InteractionFilters,
     InteractionPage,
     InteractionRead,
     InteractionUpdate,
-    ProductContext,
-    SlaInfo,
     Sort,
 )
 from app.links import service as links_service
-from app.links.schemas import LinkRead
 
 CONTEXT_DAYS = 180
 CURSOR_ARITY = {"priority": 3, "relevance": 3, "newest": 2, "oldest": 2}
@@ -62,9 +59,22 @@ async def list_interactions(
         elif sort == "priority" and after[1] is not None:
             after[1] = datetime.fromisoformat(after[1])
     now = datetime.now(UTC)
-    where = repository.conditions(principal.seller_id, filters, user_id=principal.user_id, now=now)
+    where = repository.conditions(
+        principal.seller_id,
+        filters,
+        user_id=principal.user_id,
+        now=now,
+        full_text=sort != "relevance",  # the relevance window applies q itself
+    )
     rows = await repository.list_page(
-        session, where, sort=sort, q=filters.q, after=after, limit=limit + 1
+        session,
+        where,
+        sort=sort,
+        q=filters.q,
+        after=after,
+        limit=limit + 1,
+        seller_id=principal.seller_id,
+        now=now,
     )
     next_cursor = None
     if len(rows) > limit:
@@ -100,36 +110,39 @@ async def get_interaction(
     return row
 
 
+# The card in one statement; its links are the ones `links_for` shows.
+CARD = repository.card_statement(links_service.links_query)
+
+
 async def card(session: AsyncSession, principal: Principal, interaction_id: int) -> dict[str, Any]:
+    """The card's parts, ready for `InteractionCard` (validated once, in the router)."""
     now = datetime.now(UTC)
-    row = await get_interaction(session, principal.seller_id, interaction_id)
-    messages = (
-        await repository.messages(session, principal.seller_id, row.id)
-        if row.channel == "chat"
-        else []
+    found = await repository.card(
+        session, CARD, principal.seller_id, interaction_id, now - timedelta(days=CONTEXT_DAYS)
     )
-    links: list[LinkRead] = await links_service.links_for(session, principal.seller_id, row.id)
-    extras = await repository.card_extras(session, row, now - timedelta(days=CONTEXT_DAYS))
-    state = repository.sla_state(row.needs_response, row.sla_due_at, now)
+    if found is None:
+        raise NotFound("interaction not found")
+    row, extras = found
+    due = row["sla_due_at"]
+    state = repository.sla_state(row["needs_response"], due, now)
     minutes_left = (
-        int((row.sla_due_at - now).total_seconds() // 60)
-        if row.sla_due_at is not None and state != "none"
-        else None
+        int((due - now).total_seconds() // 60) if due is not None and state != "none" else None
     )
+    row["sla_state"] = state
     return {
-        "interaction": read(row, now),
-        "messages": [ChatMessageRead.model_validate(m) for m in messages],
+        "interaction": row,
+        "messages": extras["messages"],
         "context": product_context(row, extras),
-        "links": links,
-        "sla": SlaInfo.model_validate(
-            {"state": state, "due_at": row.sla_due_at, "minutes_left": minutes_left}
-        ),
+        "links": links_service.read_links(extras["links"]),
+        "sla": {"state": state, "due_at": due, "minutes_left": minutes_left},
         "last_draft": next(iter(extras["draft"]), None),
         "outbox": next(iter(extras["outbox"]), None),
     }
 
 
-def product_context(row: Interaction, extras: dict[str, list[dict[str, Any]]]) -> ProductContext:
+def product_context(
+    row: Mapping[str, Any], extras: Mapping[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
     grouped: dict[str, list[dict[str, Any]]] = {"review": [], "question": [], "chat": []}
     for item in extras["recent"]:
         item["text_preview"] = (item["text"] or item["cons"] or item["pros"] or "")[:160]
@@ -137,17 +150,15 @@ def product_context(row: Interaction, extras: dict[str, list[dict[str, Any]]]) -
     for items in grouped.values():  # JSON keeps no order: newest first again
         items.sort(key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
     names = (item["product_name"] for item in extras["recent"] if item["product_name"])
-    return ProductContext.model_validate(
-        {
-            "nm_id": row.nm_id,
-            "product_name": row.product_name or next(names, None),
-            "recent": grouped if row.nm_id is not None else {},
-            "top_intents": sorted(extras["top_intents"], key=lambda i: (-i["count"], i["intent"])),
-            "last_replies": sorted(
-                extras["last_replies"], key=lambda r: r["occurred_at"], reverse=True
-            ),
-        }
-    )
+    return {
+        "nm_id": row["nm_id"],
+        "product_name": row["product_name"] or next(names, None),
+        "recent": grouped if row["nm_id"] is not None else {},
+        "top_intents": sorted(extras["top_intents"], key=lambda i: (-i["count"], i["intent"])),
+        "last_replies": sorted(
+            extras["last_replies"], key=lambda r: r["occurred_at"], reverse=True
+        ),
+    }
 
 
 # --- triage ------------------------------------------------------------------------------

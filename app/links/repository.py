@@ -16,6 +16,8 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Row,
+    RowMapping,
+    Select,
     and_,
     bindparam,
     delete,
@@ -258,11 +260,14 @@ def _preview() -> ColumnElement[str]:
     return func.left(body, PREVIEW_CHARS)
 
 
-async def links_of(
-    session: AsyncSession, seller_id: int, interaction_id: int, bands: Sequence[str], limit: int
-) -> list[AnyRow]:
+def links_query(
+    seller_id: Any, interaction_id: Any, bands: Sequence[str], limit: int
+) -> Select[Any]:
+    """Stored links of an interaction with their target's columns, deterministic first, then by
+    confidence. Takes values or SQL expressions: it correlates any other table, so the card's
+    statement can read them for its own row."""
     lc, t = LinkCandidate, Interaction
-    stmt = (
+    return (
         select(
             lc.target_id,
             t.channel.label("target_channel"),
@@ -279,8 +284,15 @@ async def links_of(
         .where(lc.seller_id == seller_id, lc.source_id == interaction_id, lc.band.in_(bands))
         .order_by(lc.deterministic.desc(), lc.confidence.desc(), t.occurred_at.desc(), lc.target_id)
         .limit(limit)
+        .correlate_except(lc, t)
     )
-    return list((await session.execute(stmt)).all())
+
+
+async def links_of(
+    session: AsyncSession, seller_id: int, interaction_id: int, bands: Sequence[str], limit: int
+) -> list[RowMapping]:
+    result = await session.execute(links_query(seller_id, interaction_id, bands, limit))
+    return list(result.mappings().all())
 
 
 # -- timeline -------------------------------------------------------------------------------

@@ -11,10 +11,11 @@
 Auto-actions are allowed only on deterministic links with confidence ≥ 0.85 (product.md §5).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
@@ -156,32 +157,50 @@ async def request_recompute(
 # -- reading ---------------------------------------------------------------------------------
 
 
+# What the card (and `GET …/links` by default) shows: the medium and high bands, 20 at most.
+SHOWN_MIN_BAND: Band = "medium"
+SHOWN_LIMIT = 20
+
+
 async def links_for(
     session: AsyncSession,
     seller_id: int,
     interaction_id: int,
     *,
-    min_band: Literal["high", "medium", "low"] = "medium",
-    limit: int = 20,
+    min_band: Literal["high", "medium", "low"] = SHOWN_MIN_BAND,
+    limit: int = SHOWN_LIMIT,
 ) -> list[LinkRead]:
     """Stored links of an interaction, deterministic first, then by confidence. The low band
     (analytics only) is left out unless `min_band="low"`. Another seller's id gives []."""
     rows = await repository.links_of(
         session, seller_id, interaction_id, BANDS_AT_LEAST[min_band], limit
     )
+    return read_links(rows)
+
+
+def links_query(seller_id: Any, interaction_id: Any) -> Select[Any]:
+    """`links_for`'s statement with its defaults, for a statement that reads them among other
+    things (the card's); its rows go through `read_links`, which applies the policy."""
+    return repository.links_query(
+        seller_id, interaction_id, BANDS_AT_LEAST[SHOWN_MIN_BAND], SHOWN_LIMIT
+    )
+
+
+def read_links(rows: Iterable[Mapping[Any, Any]]) -> list[LinkRead]:
+    """The links as shown: each with the action mode the policy allows."""
     return [
         LinkRead(
-            target_id=r.target_id,
-            target_channel=r.target_channel,
-            target_occurred_at=r.target_occurred_at,
-            target_text_preview=r.target_text_preview,
-            level=r.level,
-            deterministic=r.deterministic,
-            confidence=float(r.confidence),
-            band=r.band,
-            match_reason=r.match_reason,
-            signals=r.signals,
-            action_mode=action_mode(r.level, r.deterministic, float(r.confidence)),
+            target_id=r["target_id"],
+            target_channel=r["target_channel"],
+            target_occurred_at=r["target_occurred_at"],
+            target_text_preview=r["target_text_preview"],
+            level=r["level"],
+            deterministic=r["deterministic"],
+            confidence=float(r["confidence"]),
+            band=r["band"],
+            match_reason=r["match_reason"],
+            signals=r["signals"],
+            action_mode=action_mode(r["level"], r["deterministic"], float(r["confidence"])),
         )
         for r in rows
     ]

@@ -59,6 +59,8 @@ async def test_links_endpoint_lists_medium_and_high_unless_asked(
     assert [i["target_id"] for i in high.json()["items"]] == [same.id, probable.id]
     bad = await client.get(f"/api/v1/interactions/{chat.id}/links?min_band=any", headers=headers)
     assert bad.status_code == 422
+    card = await client.get(f"/api/v1/interactions/{chat.id}", headers=headers)
+    assert card.json()["links"] == body["items"]  # the card shows the same, the same way
 
 
 async def test_timeline_endpoint(
