@@ -64,7 +64,7 @@ async def list_interactions(
         filters,
         user_id=principal.user_id,
         now=now,
-        full_text=sort != "relevance",  # the relevance window applies q itself
+        relevance_window=sort == "relevance",
     )
     rows = await repository.list_page(
         session,

@@ -84,7 +84,7 @@ async def test_window_is_the_newest_matches_for_every_size(
 
     for q in ("брак", "доставка", "брак доставка"):
         where = repository.conditions(
-            seller.id, InteractionFilters(q=q), user_id=0, now=NOW, full_text=False
+            seller.id, InteractionFilters(q=q), user_id=0, now=NOW, relevance_window=True
         )
         for size in range(1, len(OFFSETS) + 2):
             rows = await repository.list_page(
