@@ -41,7 +41,9 @@ SLA_SORT = "coalesce(sla_due_at, 'infinity'::timestamptz)"
 # card's `_last_replies` states the same condition, constants inline, so the planner can use it.
 ANSWERED_CHANNELS = ("review", "question")
 ANSWERED_STATUSES = ("responded", "pending_reply")
-ANSWERED = "channel IN ('review', 'question') AND status IN ('responded', 'pending_reply')"
+ANSWERED = (
+    f"{enum_check('channel', ANSWERED_CHANNELS)} AND {enum_check('status', ANSWERED_STATUSES)}"
+)
 
 # Russian full-text document: text, pros, cons, product name and the customer's name.
 SEARCH_DOCUMENT = (

@@ -183,9 +183,21 @@ _LIST_COLUMNS = [
 SEARCH_WINDOW = 500
 
 
-# Built once per shape of the filters (the statement text of `where`), the cursor's presence,
-# and the stage count; executed with each request's values (`bound_values`).
-_RANKED: LRUCache[tuple[Any, ...], Select[Any]] = LRUCache(maxsize=256)
+# List and search statements, built once per shape of the filters (the SQL text of `where`,
+# which holds no values) and of the rest; executed with each request's values (`bound_values`).
+# A page of 50 has 24 columns, and the search ten stages: building them cost more CPU than
+# Postgres spends running them.
+_STATEMENTS: LRUCache[tuple[Any, ...], Select[Any]] = LRUCache(maxsize=512)
+
+
+def _statement(
+    where: list[ColumnElement[bool]], shape: tuple[Any, ...], build: Callable[[], Select[Any]]
+) -> Select[Any]:
+    key = (tuple(str(clause) for clause in where), *shape)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build()
+    return stmt
 
 
 def _ranked(
@@ -199,10 +211,12 @@ def _ranked(
     window: int,
 ) -> tuple[Select[Any], dict[str, Any]]:
     stages = search.stages(seller_id, search.hour_of(now))
-    key = (tuple(str(clause) for clause in where), after is None, len(stages))
-    stmt = _RANKED.get(key)
-    if stmt is None:
-        stmt = _RANKED[key] = _ranked_statement(where, after is not None, len(stages))
+    paged = after is not None
+    stmt = _statement(
+        where,
+        ("relevance", paged, len(stages)),
+        lambda: _ranked_statement(where, paged, len(stages)),
+    )
     params = bound_values(where) | search.stage_params(stages)
     params |= {"q": q, "window": window, "limit": limit}
     if after is not None:
@@ -246,22 +260,16 @@ def _ranked_statement(where: list[ColumnElement[bool]], paged: bool, stages: int
     )
 
 
-# Built once per shape of the filters, sort and cursor (a page of 50 has 24 columns: building
-# the statement cost more CPU than Postgres spends running it); executed with the values.
-_LISTED: LRUCache[tuple[Any, ...], Select[Any]] = LRUCache(maxsize=512)
-
-
 def _listed(
     where: list[ColumnElement[bool]], sort: Sort, after: Sequence[Any] | None, limit: int
 ) -> tuple[Select[Any], dict[str, Any]]:
-    nulls = after is not None and sort == "priority" and after[1] is None
-    key = (tuple(str(clause) for clause in where), sort, after is None, nulls)
-    stmt = _LISTED.get(key)
-    if stmt is None:
+    def build() -> Select[Any]:
         limited = _ordered(select(*_LIST_COLUMNS).where(*where), sort, after)
         # Inlined, as a constant: a LIMIT parameter can turn a generic plan into a sort.
-        stmt = limited.limit(bindparam("limit", type_=Integer, literal_execute=True))
-        _LISTED[key] = stmt
+        return limited.limit(bindparam("limit", type_=Integer, literal_execute=True))
+
+    nulls = after is not None and sort == "priority" and after[1] is None
+    stmt = _statement(where, (sort, after is None, nulls), build)
     params = bound_values(where) | {"limit": limit}
     if after is not None:
         params |= _after_values(sort, after)
