@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from app.api import api_router
 from app.auth.service import principal_cache
 from app.config import Settings, get_settings
-from app.core.db import create_engine, create_read_sessionmaker, create_sessionmaker
+from app.core.db import Database, create_engine
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
@@ -27,8 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.secret_box = SecretBox(settings.secrets_key.get_secret_value())
         app.state.principal_cache = principal_cache(settings)
         app.state.engine = create_engine(settings, pre_ping=False)
-        app.state.sessionmaker = create_sessionmaker(app.state.engine)
-        app.state.read_sessionmaker = create_read_sessionmaker(app.state.engine)
+        app.state.database = Database(app.state.engine)
         app.state.redis = create_redis(settings.require_redis_url())
         # Marketplace HTTP transport for the API's own calls (token checks); tests set the
         # sandbox's httpx.ASGITransport here, production leaves it None (the network).

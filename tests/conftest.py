@@ -1,5 +1,6 @@
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
 from cryptography.fernet import Fernet
@@ -9,8 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.config import Settings, get_settings
-from app.core.db import create_engine
-from app.core.deps import get_session
+from app.core.db import Database, create_engine
 from app.core.redis import create_redis
 from app.main import create_app
 from tests.marketplace import SANDBOX_URL, Marketplace, wire
@@ -84,23 +84,44 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture
-async def app(settings: Settings, session: AsyncSession, redis: Redis) -> AsyncIterator[FastAPI]:
-    app = create_app(settings)
+class InTestTransaction(Database):
+    """The API's database inside the test's transaction: each request's transaction is a
+    savepoint of the test session (a failed request undoes only its own writes, as its own
+    transaction would, not the test's setup), and reads see what the test wrote."""
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
-        # Each request in a savepoint of its own: a failed request undoes only its own writes,
-        # as its own transaction would, not the test's setup.
-        request_tx = await session.begin_nested()
+    def __init__(self, session: AsyncSession, connection: AsyncConnection) -> None:
+        super().__init__(connection.engine)
+        self.session, self.connection = session, connection
+
+    @asynccontextmanager
+    async def _savepoint(self) -> AsyncIterator[AsyncSession]:
+        request_tx = await self.session.begin_nested()
         try:
-            yield session
+            yield self.session
             await request_tx.commit()
         except BaseException:
             await request_tx.rollback()
             raise
 
-    app.dependency_overrides[get_session] = test_session
+    def transaction(self, *, read_only: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
+        return self._savepoint()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        await self.session.flush()
+        yield self.connection
+
+    def reader(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._connection()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, session: AsyncSession, connection: AsyncConnection, redis: Redis
+) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
     async with app.router.lifespan_context(app):
+        app.state.database = InTestTransaction(session, connection)
         yield app
 
 

@@ -4,8 +4,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
-from app.auth.service import Principal
-from app.core.deps import SessionDep, SettingsDep
+from app.auth.service import Principal, PrincipalCache
 from app.core.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login, or an API token")
@@ -13,15 +12,18 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/logi
 
 async def get_principal(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller. A cached session token costs no database work, so no session is opened for
+    it; otherwise one short transaction resolves the token (an API token's last use is saved)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
-    return await service.resolve_bearer(
-        session, settings, credentials.credentials, request.app.state.principal_cache
-    )
+    state, token = request.app.state, credentials.credentials
+    cache: PrincipalCache | None = state.principal_cache
+    if cache is not None and (cached := cache.get(token)) is not None:
+        return cached
+    async with state.database.transaction() as session:
+        return await service.resolve_bearer(session, state.settings, token, cache)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

@@ -1,11 +1,12 @@
 """Async engine and session factories. The boundary (request, task) owns the transaction."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import orjson
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -58,10 +59,26 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose statements run in autocommit: no BEGIN/COMMIT round trips for requests
-    that only read (each statement still sees a consistent snapshot of its own)."""
-    return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+class Database:
+    """How the API's requests reach Postgres (tests put one bound to their own transaction on
+    `app.state.database`).
+
+    Reads run in autocommit: no BEGIN/COMMIT round trips for requests that only read, and each
+    statement still sees a consistent snapshot of its own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._sessions = create_sessionmaker(engine)
+        self._read_sessions = create_sessionmaker(self._reads)
+
+    def transaction(self, *, read_only: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session committed when the block ends cleanly (`transaction`)."""
+        return transaction(self._read_sessions if read_only else self._sessions)
+
+    def reader(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A pooled connection in autocommit, for Core reads."""
+        return self._reads.connect()
 
 
 @asynccontextmanager

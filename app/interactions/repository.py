@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSON, TIMESTAMP
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import visitors
 
 from app.auth.models import User
@@ -75,8 +75,8 @@ def conditions(
     now: datetime,
     relevance_window: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The filters as SQL. Values are named bound parameters (`bound_values`), so the same
-    filters with other values give the same statement text, built once (`_listed`, `_ranked`).
+    """The filters as SQL. Values are named bound parameters (`filter_values`), so filters of
+    one shape (`filter_shape`) give one statement text, built once (`_listed`, `_ranked`).
 
     For the relevance window, `q` is left out (the window applies it with its time buckets) and
     the seller is written into the SQL: a generic plan that did not know it guessed half the
@@ -107,14 +107,29 @@ def conditions(
     return where
 
 
-def bound_values(clauses: Sequence[ColumnElement[Any]]) -> dict[str, Any]:
-    """The named parameters of these clauses and their values."""
-    return {
-        bind.key: bind.value
-        for clause in clauses
-        for bind in visitors.iterate(clause)
-        if isinstance(bind, BindParameter) and not bind.unique
-    }
+_LIST_FILTERS = ("channel", "status", "priority", "source", "intent", "rating")
+
+
+def filter_shape(f: InteractionFilters) -> tuple[Any, ...]:
+    """What decides the SQL text of `conditions(f)`, values aside: the key of cached statements.
+    (A list's length does not: its IN is expanded when the statement runs.)"""
+    assignee = None if f.assignee is None else f.assignee == "none"
+    lists = tuple(bool(getattr(f, name)) for name in _LIST_FILTERS)
+    return (*lists, f.needs_response, f.nm_id is not None, assignee, f.sla, f.q is not None)
+
+
+def filter_values(
+    seller_id: int, f: InteractionFilters, *, user_id: int, now: datetime
+) -> dict[str, Any]:
+    """The values of the named parameters `conditions(f)` binds (and a few it may not use)."""
+    values: dict[str, Any] = {"seller_id": seller_id, "nm_id": f.nm_id, "q": f.q}
+    for name in _LIST_FILTERS:
+        values[name] = getattr(f, name)
+    if f.assignee not in (None, "none"):
+        values["assignee_id"] = user_id if f.assignee == "me" else int(f.assignee)
+    if f.sla is not None:
+        values |= {"sla_now": now, "sla_soon": now + DUE_SOON}
+    return values
 
 
 def _sla_condition(state: str, now: datetime) -> ColumnElement[bool]:
@@ -183,17 +198,13 @@ _LIST_COLUMNS = [
 SEARCH_WINDOW = 500
 
 
-# List and search statements, built once per shape of the filters (the SQL text of `where`,
-# which holds no values) and of the rest; executed with each request's values (`bound_values`).
-# A page of 50 has 24 columns, and the search ten stages: building them cost more CPU than
-# Postgres spends running them.
+# List and search statements, built once per shape of the filters (`filter_shape`) and of the
+# rest; executed with each request's values (`filter_values`). A page of 50 has 24 columns, and
+# the search ten stages: building them cost more CPU than Postgres spends running them.
 _STATEMENTS: LRUCache[tuple[Any, ...], Select[Any]] = LRUCache(maxsize=512)
 
 
-def _statement(
-    where: list[ColumnElement[bool]], shape: tuple[Any, ...], build: Callable[[], Select[Any]]
-) -> Select[Any]:
-    key = (tuple(str(clause) for clause in where), *shape)
+def _statement(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
     stmt = _STATEMENTS.get(key)
     if stmt is None:
         stmt = _STATEMENTS[key] = build()
@@ -201,24 +212,18 @@ def _statement(
 
 
 def _ranked(
-    where: list[ColumnElement[bool]],
-    q: str,
+    where: Callable[[], list[ColumnElement[bool]]],
+    shape: tuple[Any, ...],
     after: Sequence[Any] | None,
-    limit: int,
     *,
     seller_id: int,
     now: datetime,
-    window: int,
 ) -> tuple[Select[Any], dict[str, Any]]:
     stages = search.stages(seller_id, search.hour_of(now))
     paged = after is not None
-    stmt = _statement(
-        where,
-        ("relevance", paged, len(stages)),
-        lambda: _ranked_statement(where, paged, len(stages)),
-    )
-    params = bound_values(where) | search.stage_params(stages)
-    params |= {"q": q, "window": window, "limit": limit}
+    key = (shape, "relevance", paged, len(stages))
+    stmt = _statement(key, lambda: _ranked_statement(where(), paged, len(stages)))
+    params = search.stage_params(stages)
     if after is not None:
         params |= {"after_score": after[0], "after_id": after[1], "as_of": after[2]}
     return stmt, params
@@ -261,45 +266,49 @@ def _ranked_statement(where: list[ColumnElement[bool]], paged: bool, stages: int
 
 
 def _listed(
-    where: list[ColumnElement[bool]], sort: Sort, after: Sequence[Any] | None, limit: int
+    where: Callable[[], list[ColumnElement[bool]]],
+    shape: tuple[Any, ...],
+    sort: Sort,
+    after: Sequence[Any] | None,
 ) -> tuple[Select[Any], dict[str, Any]]:
     def build() -> Select[Any]:
-        limited = _ordered(select(*_LIST_COLUMNS).where(*where), sort, after)
+        limited = _ordered(select(*_LIST_COLUMNS).where(*where()), sort, after)
         # Inlined, as a constant: a LIMIT parameter can turn a generic plan into a sort.
         return limited.limit(bindparam("limit", type_=Integer, literal_execute=True))
 
     nulls = after is not None and sort == "priority" and after[1] is None
-    stmt = _statement(where, (sort, after is None, nulls), build)
-    params = bound_values(where) | {"limit": limit}
-    if after is not None:
-        params |= _after_values(sort, after)
-    return stmt, params
+    stmt = _statement((shape, sort, after is None, nulls), build)
+    return stmt, {} if after is None else _after_values(sort, after)
 
 
 async def list_page(
-    session: AsyncSession,
-    where: list[ColumnElement[bool]],
+    db: AsyncConnection,
+    seller_id: int,
+    filters: InteractionFilters,
     *,
+    user_id: int,
     sort: Sort,
-    q: str | None,
     after: Sequence[Any] | None,
     limit: int,
-    seller_id: int,
     now: datetime,
     window: int | None = None,
 ) -> list[dict[str, Any]]:
     """Rows as dicts (with `score` and `as_of` for relevance), ready for `InteractionSummary`.
+    Relevance (`filters.q` required) ranks the newest `window` (SEARCH_WINDOW) matches."""
+    relevance = sort == "relevance"
 
-    For relevance, `where` comes from `conditions(relevance_window=True)`: no full-text
-    condition, as the window applies `q` together with its time buckets."""
-    if sort == "relevance":
-        assert q is not None
-        size = window or SEARCH_WINDOW
-        stmt, params = _ranked(where, q, after, limit, seller_id=seller_id, now=now, window=size)
+    def where() -> list[ColumnElement[bool]]:
+        return conditions(seller_id, filters, user_id=user_id, now=now, relevance_window=relevance)
+
+    shape = filter_shape(filters)
+    if relevance:
+        stmt, params = _ranked(where, shape, after, seller_id=seller_id, now=now)
     else:
-        stmt, params = _listed(where, sort, after, limit)
-    # Core execution on the session's connection: no ORM result machinery for plain columns.
-    result = await (await session.connection()).execute(stmt, params)
+        stmt, params = _listed(where, shape, sort, after)
+    params |= filter_values(seller_id, filters, user_id=user_id, now=now)
+    params |= {"limit": limit, "window": window or SEARCH_WINDOW}
+    # Core rows: no ORM result machinery for plain columns.
+    result = await db.execute(stmt, params)
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
@@ -472,8 +481,8 @@ def _read_columns(model: type[Any], schema: type[BaseModel]) -> list[ColumnEleme
 
 class Precompiled:
     """A statement compiled once to the driver's SQL, every constant inline and only `params`
-    bound, executed as driver SQL on the session's connection: a call builds no statement and
-    computes no cache key (the card's statement is large: ≈ 0.3 ms per call), and the server's
+    bound, executed as driver SQL: a call builds no statement and computes no cache key (the
+    card's statement is large: ≈ 0.3 ms per call), and the server's
     generic plan for the prepared statement sees the constants it depends on (per-channel index
     ranges, a partial index's predicate). SQLAlchemy's events still see it."""
 
@@ -496,9 +505,8 @@ class Precompiled:
             self._compiled = (state.statement, tuple(state.positiontup or ()))
         return self._compiled
 
-    async def first(self, session: AsyncSession, **values: Any) -> dict[str, Any] | None:
+    async def first(self, connection: AsyncConnection, **values: Any) -> dict[str, Any] | None:
         """The first row by column name (json and jsonb decoded by the driver), or None."""
-        connection = await session.connection()
         sql, names = self._sql(connection.dialect)
         if connection.dialect.positional:
             result = await connection.exec_driver_sql(sql, tuple(values[n] for n in names))
@@ -553,7 +561,7 @@ def card_statement(links: LinksQuery) -> Precompiled:
 
 
 async def card(
-    session: AsyncSession,
+    db: AsyncConnection,
     statement: Precompiled,
     seller_id: int,
     interaction_id: int,
@@ -561,7 +569,7 @@ async def card(
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]] | None:
     """The interaction's columns and the card's JSON arrays by name; None when the interaction
     is not the seller's."""
-    row = await statement.first(session, seller_id=seller_id, row_id=interaction_id, since=since)
+    row = await statement.first(db, seller_id=seller_id, row_id=interaction_id, since=since)
     if row is None:
         return None
     return {name: row.pop(name) for name in CARD_COLUMNS}, row

@@ -1,14 +1,14 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from app.auth.dependencies import CurrentPrincipal
-from app.core.deps import SessionDep
+from app.core.deps import ReadConnection, SessionDep
 from app.core.errors import ERROR_RESPONSES
 from app.core.query import query_model, query_parameters
-from app.core.responses import json_response
+from app.core.responses import json_response, plain_json_response
 from app.dispatch.schemas import ReplyRead
 from app.drafts.schemas import DraftRead
 from app.interactions import service
@@ -18,12 +18,12 @@ from app.interactions.schemas import (
     ChatMessageRead,
     Counts,
     InteractionFilters,
+    InteractionListQuery,
     InteractionPage,
     InteractionRead,
     InteractionUpdate,
     ProductContext,
     SlaInfo,
-    Sort,
 )
 from app.links.schemas import LinkRead
 
@@ -31,6 +31,8 @@ router = APIRouter(prefix="/interactions", tags=["interactions"], responses=ERRO
 
 Filters = Annotated[InteractionFilters, Depends(query_model(InteractionFilters))]
 FILTER_DOCS = {"parameters": query_parameters(InteractionFilters)}
+ListQuery = Annotated[InteractionListQuery, Depends(query_model(InteractionListQuery))]
+LIST_DOCS = {"parameters": query_parameters(InteractionListQuery)}
 
 
 class InteractionCard(BaseModel):
@@ -43,24 +45,16 @@ class InteractionCard(BaseModel):
     outbox: ReplyRead | None
 
 
-@router.get("", response_model=InteractionPage, openapi_extra=FILTER_DOCS)
+@router.get("", response_model=InteractionPage, openapi_extra=LIST_DOCS)
 async def list_interactions(
-    principal: CurrentPrincipal,
-    session: SessionDep,
-    filters: Filters,
-    sort: Sort | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    principal: CurrentPrincipal, db: ReadConnection, params: ListQuery
 ) -> Response:
     """The inbox. Default order: priority then SLA due (relevance when `q` is given).
 
     `sort=relevance` ranks the 500 newest matches of `q` (a common word can match a quarter of a
     big seller's inbox); `sort=newest` with `q` reads every match.
     """
-    page = await service.list_interactions(
-        session, principal, filters, sort=sort, limit=limit, cursor=cursor
-    )
-    return json_response(page)
+    return plain_json_response(await service.list_interactions(db, principal, params))
 
 
 @router.get("/counts", response_model=Counts, openapi_extra=FILTER_DOCS)
@@ -82,10 +76,10 @@ async def bulk_update(
 
 @router.get("/{interaction_id}", response_model=InteractionCard)
 async def read_card(
-    interaction_id: int, principal: CurrentPrincipal, session: SessionDep
+    interaction_id: int, principal: CurrentPrincipal, db: ReadConnection
 ) -> Response:
     """The card: the interaction, its chat messages, product context, links and SLA."""
-    card = InteractionCard.model_validate(await service.card(session, principal, interaction_id))
+    card = InteractionCard.model_validate(await service.card(db, principal, interaction_id))
     return json_response(card)
 
 

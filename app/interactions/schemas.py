@@ -39,6 +39,14 @@ class InteractionFilters(BaseModel):
         return self
 
 
+class InteractionListQuery(InteractionFilters):
+    """The inbox list's query string: the filters, the order and the page."""
+
+    sort: Sort | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = None
+
+
 class InteractionSummary(Schema):
     """An inbox row: everything but the raw marketplace fields (`extra`, on the card)."""
 

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.service import Principal
 from app.core.errors import AppError, NotFound
@@ -14,14 +14,15 @@ from app.interactions.models import Interaction, InteractionEvent
 from app.interactions.schemas import (
     Counts,
     InteractionFilters,
-    InteractionPage,
+    InteractionListQuery,
     InteractionRead,
+    InteractionSummary,
     InteractionUpdate,
-    Sort,
 )
 from app.links import service as links_service
 
 CONTEXT_DAYS = 180
+SUMMARY_FIELDS = tuple(InteractionSummary.model_fields)
 CURSOR_ARITY = {"priority": 3, "relevance": 3, "newest": 2, "oldest": 2}
 
 
@@ -37,20 +38,15 @@ def read(row: Interaction, now: datetime) -> InteractionRead:
 
 
 async def list_interactions(
-    session: AsyncSession,
-    principal: Principal,
-    filters: InteractionFilters,
-    *,
-    sort: Sort | None,
-    limit: int,
-    cursor: str | None,
-) -> InteractionPage:
-    sort = sort or ("relevance" if filters.q else "priority")
-    if sort == "relevance" and not filters.q:
+    db: AsyncConnection, principal: Principal, params: InteractionListQuery
+) -> dict[str, Any]:
+    """A page shaped as `InteractionPage`: its rows hold exactly `InteractionSummary`'s fields."""
+    sort, limit = params.sort or ("relevance" if params.q else "priority"), params.limit
+    if sort == "relevance" and not params.q:
         raise InvalidFilter("sort=relevance needs a search query q")
     after = None
-    if cursor:
-        values = decode_cursor(cursor, CURSOR_ARITY[sort] + 1)
+    if params.cursor:
+        values = decode_cursor(params.cursor, CURSOR_ARITY[sort] + 1)
         if values[0] != sort:
             raise InvalidFilter("this cursor belongs to another sort order", code="invalid_cursor")
         after = values[1:]
@@ -59,31 +55,24 @@ async def list_interactions(
         elif sort == "priority" and after[1] is not None:
             after[1] = datetime.fromisoformat(after[1])
     now = datetime.now(UTC)
-    where = repository.conditions(
-        principal.seller_id,
-        filters,
-        user_id=principal.user_id,
-        now=now,
-        relevance_window=sort == "relevance",
-    )
     rows = await repository.list_page(
-        session,
-        where,
+        db,
+        principal.seller_id,
+        params,
+        user_id=principal.user_id,
         sort=sort,
-        q=filters.q,
         after=after,
         limit=limit + 1,
-        seller_id=principal.seller_id,
         now=now,
     )
     next_cursor = None
     if len(rows) > limit:
         next_cursor = encode_cursor([sort, *repository.cursor_values(rows[limit - 1], sort)])
-    items = rows[:limit]
-    for row in items:
+    items = []
+    for row in rows[:limit]:
         row["sla_state"] = repository.sla_state(row["needs_response"], row["sla_due_at"], now)
-    # One validation call for the whole page (pydantic-core), not one per row.
-    return InteractionPage.model_validate({"items": items, "next_cursor": next_cursor})
+        items.append({name: row[name] for name in SUMMARY_FIELDS})
+    return {"items": items, "next_cursor": next_cursor}
 
 
 async def count_interactions(
@@ -114,11 +103,11 @@ async def get_interaction(
 CARD = repository.card_statement(links_service.links_query)
 
 
-async def card(session: AsyncSession, principal: Principal, interaction_id: int) -> dict[str, Any]:
+async def card(db: AsyncConnection, principal: Principal, interaction_id: int) -> dict[str, Any]:
     """The card's parts, ready for `InteractionCard` (validated once, in the router)."""
     now = datetime.now(UTC)
     found = await repository.card(
-        session, CARD, principal.seller_id, interaction_id, now - timedelta(days=CONTEXT_DAYS)
+        db, CARD, principal.seller_id, interaction_id, now - timedelta(days=CONTEXT_DAYS)
     )
     if found is None:
         raise NotFound("interaction not found")

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import User
 from app.interactions import repository
 from app.interactions.models import InteractionEvent
+from app.interactions.schemas import InteractionPage
 from app.sellers.models import Seller
 from tests import factories
 
@@ -98,9 +99,12 @@ async def test_list_items_are_summaries_and_the_card_keeps_the_raw_fields(
         session, seller, extra=raw, sla_due_at=NOW + timedelta(minutes=30)
     )
 
-    listed = (await client.get("/api/v1/interactions", headers=headers)).json()["items"]
+    page = await client.get("/api/v1/interactions", headers=headers)
+    listed = page.json()["items"]
     card = (await client.get(f"/api/v1/interactions/{item.id}", headers=headers)).json()
 
+    # The page is written without its models (plain_json_response): exactly what they give.
+    assert InteractionPage.model_validate_json(page.content).model_dump(mode="json") == page.json()
     assert [i["id"] for i in listed] == [item.id]
     assert "extra" not in listed[0]
     assert listed[0]["sla_state"] == card["interaction"]["sla_state"] == "due_soon"

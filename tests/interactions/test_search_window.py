@@ -82,14 +82,13 @@ async def test_window_is_the_newest_matches_for_every_size(
             await factories.create_interaction(session, shop, text=words, occurred_at=NOW + offset)
         await factories.create_interaction(session, seller, text="всё отлично")
 
+    db = await session.connection()
     for q in ("брак", "доставка", "брак доставка"):
-        where = repository.conditions(
-            seller.id, InteractionFilters(q=q), user_id=0, now=NOW, relevance_window=True
-        )
+        filters = InteractionFilters(q=q)
         for size in range(1, len(OFFSETS) + 2):
             rows = await repository.list_page(
-                session, where, sort="relevance", q=q, after=None, limit=100,
-                seller_id=seller.id, now=NOW, window=size,
+                db, seller.id, filters, user_id=0, sort="relevance", after=None, limit=100,
+                now=NOW, window=size,
             )  # fmt: skip
             assert {row["id"] for row in rows} == await _newest(session, seller.id, q, size)
             scores = [(row["score"], row["id"]) for row in rows]
