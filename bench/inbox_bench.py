@@ -793,7 +793,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--api-workers",
         type=int,
         default=1,
-        help="uvicorn worker processes (1, as `make run`; a production host runs one per core)",
+        help="uvicorn worker processes (1, as `make run`; docker compose runs WEB_CONCURRENCY=2)",
     )
     args = parser.parse_args(argv)
     if args.scale <= 0 or args.requests < 1 or args.concurrency < 1 or args.depth < 1:

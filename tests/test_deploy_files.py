@@ -90,6 +90,16 @@ def test_compose_keeps_secrets_out_of_the_file() -> None:
         assert env["ENV"] == "production"
 
 
+def test_compose_runs_api_workers_with_the_app_environment() -> None:
+    services = _compose()
+
+    api_env, worker_env = services["api"]["environment"], services["worker"]["environment"]
+    assert isinstance(api_env, dict)
+    assert isinstance(worker_env, dict)
+    assert api_env.pop("WEB_CONCURRENCY") == "${WEB_CONCURRENCY:-2}"
+    assert api_env == worker_env  # the anchor's whole environment, merged
+
+
 def test_ci_runs_exactly_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     first_block = re.search(r"```(?:sh|bash)?\n(.*?)```", readme, re.S)

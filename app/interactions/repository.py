@@ -26,6 +26,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -270,14 +271,16 @@ def _listed(
     shape: tuple[Any, ...],
     sort: Sort,
     after: Sequence[Any] | None,
+    limit: int,
 ) -> tuple[Select[Any], dict[str, Any]]:
     def build() -> Select[Any]:
         limited = _ordered(select(*_LIST_COLUMNS).where(*where()), sort, after)
-        # Inlined, as a constant: a LIMIT parameter can turn a generic plan into a sort.
-        return limited.limit(bindparam("limit", type_=Integer, literal_execute=True))
+        # In the SQL text: a LIMIT parameter can turn a generic plan into a sort, and one
+        # rendered per execution (literal_execute) costs a pass over the SQL each time.
+        return limited.limit(literal_column(str(int(limit))))
 
     nulls = after is not None and sort == "priority" and after[1] is None
-    stmt = _statement((shape, sort, after is None, nulls), build)
+    stmt = _statement((shape, sort, after is None, nulls, limit), build)
     return stmt, {} if after is None else _after_values(sort, after)
 
 
@@ -304,7 +307,7 @@ async def list_page(
     if relevance:
         stmt, params = _ranked(where, shape, after, seller_id=seller_id, now=now)
     else:
-        stmt, params = _listed(where, shape, sort, after)
+        stmt, params = _listed(where, shape, sort, after, limit)
     params |= filter_values(seller_id, filters, user_id=user_id, now=now)
     params |= {"limit": limit, "window": window or SEARCH_WINDOW}
     # Core rows: no ORM result machinery for plain columns.
