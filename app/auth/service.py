@@ -73,9 +73,9 @@ def principal_cache(settings: Settings) -> PrincipalCache | None:
 async def resolve_bearer(
     session: AsyncSession, settings: Settings, token: str, cache: PrincipalCache | None = None
 ) -> Principal:
+    """The token's principal, checked against the database; a session token's is then kept in
+    `cache` (the caller looks there first: `get_principal`)."""
     session_token = not token.startswith(security.API_TOKEN_PREFIX)
-    if session_token and cache is not None and (cached := cache.get(token)) is not None:
-        return cached
     now = datetime.now(UTC)
     if not session_token:
         api_token = await repository.get_active_token(

@@ -67,7 +67,6 @@ class Database:
     statement still sees a consistent snapshot of its own."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
         self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = create_sessionmaker(engine)
         self._read_sessions = create_sessionmaker(self._reads)
