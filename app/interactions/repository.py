@@ -237,18 +237,21 @@ def _ranked_statement(where: list[ColumnElement[bool]], paged: bool, stages: int
     as_of = bindparam("as_of", type_=BigInteger, literal_execute=True)
     bounded = [*where, i.id <= as_of] if paged else where
     query = tsquery(bindparam("q", type_=Text))
-    score = func.ts_rank_cd(i.search_vector, query).label("score")
-    # The window carries ids and scores only; the page's rows are read by id at the end.
+    # The window carries ids and vectors only, ranked once it is cut to size (not every row a
+    # stage over-reads); the page's rows are read by id at the end.
     newest = search.window(
         bounded,
         query,
-        [i.id, i.occurred_at, score],
+        [i.id, i.occurred_at, i.search_vector],
         stages=stages,
         # Inlined: with LIMIT as a parameter, the generic plan Postgres adopts after five runs
         # of a prepared statement walked the seller's rows by time (100–500 ms, not 10–30).
         size=bindparam("window", type_=Integer, literal_execute=True),
     ).subquery("search_window")
-    w = newest.c
+    scored = select(
+        newest.c.id, func.ts_rank_cd(newest.c.search_vector, query).label("score")
+    ).subquery("scored")
+    w = scored.c
     ranked = select(w.id, w.score, (as_of if paged else func.max(w.id).over()).label("as_of"))
     if paged:
         after_score = cast(bindparam("after_score", type_=Float), REAL)

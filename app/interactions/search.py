@@ -14,15 +14,17 @@ that match both. Two conditions, not one `q && bucket`: the index leapfrogs betw
 keys (each skips to the other's next row), while inside one key it walks every row of the rarest
 lexeme; on the benchmark's dense recent hours that made `брак доставка` 2–3× slower per stage.
 
-Stages run newest first: this hour and the future, then the 4-hour, 16-hour, … block holding the
-newest hour not read yet (rows of newer hours a block reaches into are filtered out), and a stage
-runs only while the newer ones hold fewer than `window` matches. The stages are
-disjoint and ordered, so the newest `window` of their union is exactly the newest `window`
-matches, whatever the stage sizes.
+Stages run newest first: this hour and the future, then exact tiles of the past that grow 4×
+every few stages (`stages`), and a stage runs only while the newer ones hold fewer than `window`
+matches. The stages are disjoint and ordered, so the newest `window` of their union is exactly
+the newest `window` matches, whatever the stage sizes. The window carries each row's vector and
+is ranked once cut to size: a stage's over-read rows are sorted by time, never ranked.
 
 On the benchmark's data (bench/inbox_bench.py: 1M rows of one seller, 10 queries matching
-0.3 % to 23 % of them), Postgres spends ≈ 15 ms of CPU per window; the newest-first walk this
-replaces spent ≈ 45 ms, and seconds on a rare word with a cold cache.
+0.3 % to 23 % of them) a window costs 6–48 ms of one connection's time (mean 14.7 ms, from
+21.1 ms with one block per size that reached into the hours already read); the newest-first walk
+the buckets replaced spent ≈ 45 ms, and seconds on a rare word with a cold cache. What is left is
+mostly the GIN index's seeks (≈ 1–3 ms a stage) and a phrase's position rechecks.
 """
 
 from collections.abc import Sequence
@@ -43,7 +45,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP, TSQUERY
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.interactions.models import Interaction
@@ -77,19 +79,21 @@ def blocks(first: int, last: int) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class Stage:
-    """One range of hours: `buckets` (tsquery text) cover it; rows from `before` on (whole hours;
-    a bucket can reach into newer, already read hours) are left out."""
+    """One range of hours, as tsquery text: the buckets that tile it exactly."""
 
     buckets: str
-    before: int | None
 
 
 def stages(seller_id: int, now_hour: int) -> list[Stage]:
-    """Hour ranges, newest first: this hour and the future, then 4 h, 16 h, … 7.5-year blocks
-    back to 1970.
+    """Disjoint hour ranges, newest first: this hour and the future, then blocks back in time that
+    grow 4× every few stages (1 to 4 blocks of 1 h, then of 4 h, … of 16,384 h: each size until
+    the next one is aligned), then the 7.5-year blocks back to 1970 together.
 
-    A past stage is one bucket, so the GIN index leapfrogs between it and the query's lexemes
-    (an OR of buckets would walk every row of every bucket it names).
+    Exact tiles read no hour twice, and the stage that fills the window over-reads at most one
+    tile, never larger than 3× what the stages before it read: a 4-hour block that also held the
+    newer hours already read fetched 5,832 rows of `размер` on the benchmark's dense recent hours
+    to keep 354. A past stage is one bucket, so the GIN index leapfrogs between it and the
+    query's lexemes (an OR of buckets walks every row it names).
     """
 
     def lexeme(shift: int, index: int) -> str:
@@ -97,28 +101,23 @@ def stages(seller_id: int, now_hour: int) -> list[Stage]:
 
     future_end = ((now_hour >> MAX_SHIFT) + 3) << MAX_SHIFT  # ≥ 15 years ahead: empty buckets
     future = [lexeme(0, now_hour), *(lexeme(*b) for b in blocks(now_hour + 1, future_end - 1))]
-    out = [Stage(" | ".join(future), None)]
-    newest = now_hour - 1  # the newest hour not read yet
-    shift = SHIFT_STEP
-    while newest >= 0 and shift < MAX_SHIFT:
-        index = newest >> shift
-        out.append(Stage(lexeme(shift, index), newest + 1))
-        newest = (index << shift) - 1
-        shift += SHIFT_STEP
-    if newest >= 0:  # the rest, in 7.5-year buckets (a few; the oldest are empty)
-        rest = (lexeme(MAX_SHIFT, index) for index in range(newest >> MAX_SHIFT, -1, -1))
-        out.append(Stage(" | ".join(rest), newest + 1))
+    out = [Stage(" | ".join(future))]
+    end = now_hour  # the hours before `end` are not read yet; `end` is aligned to 1 << shift
+    for shift in range(0, MAX_SHIFT, SHIFT_STEP):
+        while end > 0:
+            end -= 1 << shift
+            out.append(Stage(lexeme(shift, end >> shift)))
+            if end % (1 << (shift + SHIFT_STEP)) == 0:
+                break
+    if end > 0:  # the rest, in 7.5-year buckets (a few; the oldest are empty)
+        rest = (lexeme(MAX_SHIFT, index) for index in range((end >> MAX_SHIFT) - 1, -1, -1))
+        out.append(Stage(" | ".join(rest)))
     return out
 
 
 def stage_params(stage_list: Sequence[Stage]) -> dict[str, Any]:
     """The bound values of `window(stages=len(stage_list))` for these stages."""
-    params: dict[str, Any] = {}
-    for n, stage in enumerate(stage_list):
-        params[f"stage_{n}_buckets"] = stage.buckets
-        if stage.before is not None:
-            params[f"stage_{n}_before"] = hour_start(stage.before)
-    return params
+    return {f"stage_{n}_buckets": stage.buckets for n, stage in enumerate(stage_list)}
 
 
 def window(
@@ -131,9 +130,9 @@ def window(
 ) -> Select[Any]:
     """The newest `size` rows matching `query` (a tsquery) and `where`, newest first.
 
-    A template: each stage's buckets and bound are parameters (`stage_params`), so a caller can
-    build it once per shape of `where` (≈ 5 ms of Python for ten stages) and execute it with new
-    values. Stage 0 has no `before`. `where` must not hold the full-text condition: each stage
+    A template: each stage's buckets are a parameter (`stage_params`), so a caller can build it
+    once per shape of `where` (milliseconds of Python for 25 stages) and execute it with new
+    values. `where` must not hold the full-text condition: each stage
     applies `query` and its buckets as two conditions on the GIN index (one index scan).
     """
     i = Interaction
@@ -145,11 +144,7 @@ def window(
         buckets = cast(bindparam(f"stage_{n}_buckets", type_=Text, literal_execute=True), TSQUERY)
         matches = i.search_vector.op("@@")
         stmt = select(*columns).where(*where, matches(query), matches(buckets))
-        if n > 0:
-            before = bindparam(
-                f"stage_{n}_before", type_=TIMESTAMP(timezone=True), literal_execute=True
-            )
-            stmt = stmt.where(i.occurred_at < before)
+        if found is not None:
             stmt = stmt.where(found < size)  # a one-time filter: the stage's scan never starts
         stage = stmt.order_by(i.occurred_at.desc(), i.id.desc()).limit(size).cte(f"stage_{n}")
         stage_count = select(func.count()).select_from(stage).scalar_subquery()
