@@ -29,7 +29,7 @@ mostly the GIN index's seeks (≈ 1–3 ms a stage) and a phrase's position rech
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -56,10 +56,6 @@ MAX_SHIFT = 16  # the largest block: 2**16 h ≈ 7.5 years
 
 def hour_of(moment: datetime) -> int:
     return int(moment.timestamp() // 3600)
-
-
-def hour_start(hour: int) -> datetime:
-    return datetime.fromtimestamp(hour * 3600, UTC)
 
 
 def blocks(first: int, last: int) -> list[tuple[int, int]]:
