@@ -497,6 +497,8 @@ KINDS: dict[tuple[str, str], list[tuple[float, str, str]]] = {
     ],
 }
 
+SCENARIO_KINDS = ("baseline", "list", "search", "compare", "card", "timeline")  # scenario kinds
+
 # What the search scenarios ask (first page, default sort = relevance), in rotation.
 SEARCHES = [
     "размер",
@@ -754,6 +756,7 @@ class Options:
     load_jobs: int
     reuse_data: bool
     api_workers: int = 1
+    only: frozenset[str] = frozenset()  # scenario kinds to run; empty: all
 
     def rows(self, full: int) -> int:
         return max(1, round(full * self.scale))
@@ -795,7 +798,16 @@ def parse_args(argv: Sequence[str]) -> Options:
         default=1,
         help="uvicorn worker processes (1, as `make run`; docker compose runs WEB_CONCURRENCY=2)",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="development aid: run only these scenario kinds, comma-separated "
+        f"({', '.join(SCENARIO_KINDS)})",
+    )
     args = parser.parse_args(argv)
+    only = frozenset(filter(None, args.only.split(",")))
+    if only - set(SCENARIO_KINDS):
+        parser.error(f"--only takes {', '.join(SCENARIO_KINDS)}")
     if args.scale <= 0 or args.requests < 1 or args.concurrency < 1 or args.depth < 1:
         parser.error("--scale must be > 0; --requests, --concurrency and --depth ≥ 1")
     return Options(
@@ -810,6 +822,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         max(1, args.load_jobs),
         args.reuse_data,
         max(1, args.api_workers),
+        only,
     )
 
 
@@ -819,7 +832,7 @@ def parse_args(argv: Sequence[str]) -> Options:
 @dataclass
 class Scenario:
     name: str
-    kind: str  # list | search | card | timeline
+    kind: str  # one of SCENARIO_KINDS
     urls: list[str]  # the measured requests rotate through these
 
     @property
@@ -1820,7 +1833,7 @@ async def build_scenarios(
                 [f"{API}{path}/{i}/timeline" for i, _ in sample],
             )
         )
-    return scenarios
+    return [s for s in scenarios if not opts.only or s.kind in opts.only]
 
 
 def _sql_block(stmt: Captured, plan: str) -> list[str]:
