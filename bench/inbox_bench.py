@@ -1992,7 +1992,8 @@ async def run_bench(opts: Options, report: Report) -> None:
         flush_redis(services.redis_url)
         reuse = opts.reuse_data and await _has_data(services, opts)
         if reuse:
-            say(f"--reuse-data: database {DATABASE} kept as it is")
+            say(f"--reuse-data: database {DATABASE} kept; alembic upgrade head")
+            migrate(services.database_url)
             tenancy = await find_tenants(settings)
             report.notes.append("**--reuse-data: the data were not reloaded by this run**")
         else:

@@ -44,6 +44,9 @@ def create_engine(
                 # Timestamps Postgres renders into JSON (the card's context) end in Z, whatever
                 # the server's default zone.
                 "timezone": "UTC",
+                # Many small statements at once: a parallel plan's workers start in milliseconds
+                # and take cores the other requests need (a search stage chose one: 3 ms more).
+                "max_parallel_workers_per_gather": "0",
                 "application_name": "sellerdesk",
             },
             "timeout": 10,

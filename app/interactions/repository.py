@@ -13,7 +13,6 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     CompoundSelect,
-    Dialect,
     Float,
     GenerativeSelect,
     Integer,
@@ -36,9 +35,9 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSON, TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql import visitors
 
 from app.auth.models import User
+from app.core.statements import Precompiled, Rendered
 from app.dispatch.models import OutboundReply
 from app.dispatch.schemas import ReplyRead
 from app.drafts.models import Draft
@@ -195,24 +194,24 @@ _LIST_COLUMNS = [
 ]
 
 
-# Relevance ranks the newest SEARCH_WINDOW matches, not all of them: a common word matches a
-# quarter of a big seller's rows, and ranking each costs a heap visit (seconds at 1M rows). The
+# Relevance ranks the newest SEARCH_WINDOW.size matches, not all of them: a common word matches
+# a quarter of a big seller's rows, and ranking each costs a heap visit (seconds at 1M rows). The
 # window is read newest hours first (app/interactions/search.py). Its newest id when the first
 # page was read (`as_of`) travels in the cursor, so later pages rank the same window while new
 # items arrive; `sort=newest` reads every match.
-SEARCH_WINDOW = 500
+SEARCH_WINDOW = search.Window()
 
 
 # List and search statements, built once per shape of the filters (`filter_shape`) and of the
 # rest; executed with each request's values (`filter_values`). A page of 50 has 24 columns, and
 # the search ten stages: building them cost more CPU than Postgres spends running them.
-_STATEMENTS: LRUCache[tuple[Any, ...], Select[Any]] = LRUCache(maxsize=512)
+_STATEMENTS: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=512)
 
 
-def _statement(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
+def _statement(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Rendered:
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        stmt = _STATEMENTS[key] = build()
+        stmt = _STATEMENTS[key] = Rendered(build())
     return stmt
 
 
@@ -223,36 +222,36 @@ def _ranked(
     *,
     seller_id: int,
     now: datetime,
-) -> tuple[Select[Any], dict[str, Any]]:
+    window: search.Window,
+) -> tuple[Rendered, dict[str, Any]]:
     stages = search.stages(seller_id, search.hour_of(now))
+    kinds = tuple(stage.kind for stage in stages)
     paged = after is not None
-    key = (shape, "relevance", paged, len(stages))
-    stmt = _statement(key, lambda: _ranked_statement(where(), paged, len(stages)))
-    params = search.stage_params(stages)
+    key = (shape, "relevance", paged, kinds)
+    stmt = _statement(key, lambda: _ranked_statement(where(), paged, kinds))
+    params = search.stage_params(stages, window)
     if after is not None:
         params |= {"after_score": after[0], "after_id": after[1], "as_of": after[2]}
     return stmt, params
 
 
-def _ranked_statement(where: list[ColumnElement[bool]], paged: bool, stages: int) -> Select[Any]:
+def _ranked_statement(
+    where: list[ColumnElement[bool]], paged: bool, kinds: Sequence[search.Kind]
+) -> Select[Any]:
     i = Interaction
     # `id + 0`: a filter on the rows a stage finds, never an index condition. A bare `id <= as_of`
     # let a generic plan AND a bitmap of the whole primary key into every stage; written into
     # the SQL instead, it made every cursor a new statement, planned afresh (≈ 5 ms) each time.
     as_of = bindparam("as_of", type_=BigInteger)
     bounded = [*where, (i.id + literal_column("0")) <= as_of] if paged else where
-    query = tsquery(bindparam("q", type_=Text))
+    search_query = search.parsed(bindparam("q", type_=Text))
     # The window carries ids and vectors only, ranked once it is cut to size (not every row a
     # stage over-reads); the page's rows are read by id at the end.
-    newest = search.window(
-        bounded,
-        query,
-        [i.id, i.occurred_at, i.search_vector],
-        stages=stages,
-        # Inlined: with LIMIT as a parameter, the generic plan Postgres adopts after five runs
-        # of a prepared statement walked the seller's rows by time (100–500 ms, not 10–30).
-        size=bindparam("window", type_=Integer, literal_execute=True),
+    seller = bindparam("seller_id", type_=BigInteger, literal_execute=True)
+    newest = search.newest(
+        bounded, search_query, [i.id, i.occurred_at, i.search_vector], kinds=kinds, seller_id=seller
     ).subquery("search_window")
+    query = select(search_query.c.q).scalar_subquery()
     scored = select(
         newest.c.id, func.ts_rank_cd(newest.c.search_vector, query).label("score")
     ).subquery("scored")
@@ -280,7 +279,7 @@ def _listed(
     sort: Sort,
     after: Sequence[Any] | None,
     limit: int,
-) -> tuple[Select[Any], dict[str, Any]]:
+) -> tuple[Rendered, dict[str, Any]]:
     def build() -> Select[Any]:
         limited = _ordered(select(*_LIST_COLUMNS).where(*where()), sort, after)
         # In the SQL text: a LIMIT parameter can turn a generic plan into a sort, and one
@@ -302,10 +301,10 @@ async def list_page(
     after: Sequence[Any] | None,
     limit: int,
     now: datetime,
-    window: int | None = None,
+    window: search.Window | None = None,
 ) -> list[dict[str, Any]]:
     """Rows as dicts (with `score` and `as_of` for relevance), ready for `InteractionSummary`.
-    Relevance (`filters.q` required) ranks the newest `window` (SEARCH_WINDOW) matches."""
+    Relevance (`filters.q` required) ranks the newest `window.size` matches (SEARCH_WINDOW)."""
     relevance = sort == "relevance"
 
     def where() -> list[ColumnElement[bool]]:
@@ -313,13 +312,15 @@ async def list_page(
 
     shape = filter_shape(filters)
     if relevance:
-        stmt, params = _ranked(where, shape, after, seller_id=seller_id, now=now)
+        stmt, params = _ranked(
+            where, shape, after, seller_id=seller_id, now=now, window=window or SEARCH_WINDOW
+        )
     else:
         stmt, params = _listed(where, shape, sort, after, limit)
     params |= filter_values(seller_id, filters, user_id=user_id, now=now)
-    params |= {"limit": limit, "window": window or SEARCH_WINDOW}
-    # Core rows: no ORM result machinery for plain columns.
-    result = await db.execute(stmt, params)
+    params["limit"] = limit
+    # Driver rows: no ORM result machinery for plain columns.
+    result = await stmt.execute(db, params)
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
@@ -488,43 +489,6 @@ def _read_columns(model: type[Any], schema: type[BaseModel]) -> list[ColumnEleme
     """The model's columns that the read schema shows, in the schema's order."""
     table = model.__table__
     return [table.c[name] for name in schema.model_fields if name in table.c]
-
-
-class Precompiled:
-    """A statement compiled once to the driver's SQL, every constant inline and only `params`
-    bound, executed as driver SQL: a call builds no statement and computes no cache key (the
-    card's statement is large: ≈ 0.3 ms per call), and the server's
-    generic plan for the prepared statement sees the constants it depends on (per-channel index
-    ranges, a partial index's predicate). SQLAlchemy's events still see it."""
-
-    def __init__(self, statement: Select[Any], params: Sequence[str]) -> None:
-        self.statement = statement
-        self.params = tuple(params)
-        self._compiled: tuple[str, tuple[str, ...]] | None = None
-
-    def _sql(self, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
-        if self._compiled is None:
-
-            def inline(bind: BindParameter[Any]) -> None:
-                if bind.key not in self.params:
-                    bind.literal_execute = True
-
-            inlined = visitors.cloned_traverse(self.statement, {}, {"bindparam": inline})
-            state = inlined.compile(dialect=dialect).construct_expanded_state(
-                dict.fromkeys(self.params)
-            )
-            self._compiled = (state.statement, tuple(state.positiontup or ()))
-        return self._compiled
-
-    async def first(self, connection: AsyncConnection, **values: Any) -> dict[str, Any] | None:
-        """The first row by column name (json and jsonb decoded by the driver), or None."""
-        sql, names = self._sql(connection.dialect)
-        if connection.dialect.positional:
-            result = await connection.exec_driver_sql(sql, tuple(values[n] for n in names))
-        else:
-            result = await connection.exec_driver_sql(sql, values)
-        row = result.mappings().first()
-        return None if row is None else dict(row)
 
 
 # The card's own columns: what `InteractionRead` shows (`sla_state` is computed).

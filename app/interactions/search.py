@@ -1,41 +1,52 @@
 """The relevance window: a seller's newest matches of a query, read newest hours first.
 
-Relevance ranks the newest `window` matches of `q` (the ranking needs each row's tsvector, so
-ranking every match of a common word would read a quarter of a big seller's inbox). Finding the
-newest matches is the hard part: a GIN index returns matches in no time order, so a rare word
-made Postgres either walk the seller's rows newest-first until enough matched (≈ 160,000 rows for
-a word in 0.3 % of them) or fetch every match and sort.
+Relevance ranks the newest `Window.size` matches of `q` (the ranking needs each row's tsvector,
+so ranking every match of a common word would read a quarter of a big seller's inbox). Finding
+the newest matches is the hard part: a GIN index returns matches in no time order, so a rare
+word made Postgres either walk the seller's rows newest-first until enough matched or fetch
+every match of all time and sort.
 
-So every row's `search_vector` also carries its seller's hour buckets (upper-case lexemes
-`T<seller>S<shift>B<hour >> shift>`, shifts 0, 2, … 16: blocks of 1 to 65,536 hours; see the
-migration `search_vector_time_buckets`). A stage asks the index for `@@ q AND @@ bucket`: the
-matches inside one block of hours, intersected inside the GIN index, so Postgres reads only rows
-that match both. Two conditions, not one `q && bucket`: the index leapfrogs between two scan
-keys (each skips to the other's next row), while inside one key it walks every row of the rarest
-lexeme; on the benchmark's dense recent hours that made `брак доставка` 2–3× slower per stage.
+So the window is read in stages, newest first, each a range of hours through a GIN index that
+knows time, and a stage runs only while the newer ones hold fewer than `size` matches. The
+stages are disjoint and ordered, so the newest `size` of their union is exactly the newest
+`size` matches. Two kinds of lexeme restrict a stage to its hours:
 
-Stages run newest first: this hour and the future, then exact tiles of the past that grow 4×
-every few stages (`stages`), and a stage runs only while the newer ones hold fewer than `window`
-matches. The stages are disjoint and ordered, so the newest `window` of their union is exactly
-the newest `window` matches, whatever the stage sizes. The window carries each row's vector and
-is ranked once cut to size: a stage's over-read rows are sorted by time, never ranked.
+- hour buckets in `search_vector` (`T<seller>S<shift>B<hour >> shift>`, blocks of 1 to 65,536
+  hours; migration `search_vector_time_buckets`). A stage asks `@@ q AND @@ bucket`: the index
+  intersects the two, so the stage reads few heap rows, but the bucket holds every row of its
+  hours, so on busy hours (the benchmark's last day: 3,000–6,000 rows an hour) the
+  intersection costs ≈ 1 ms per hour read, whatever the query.
+- block lexemes (`<seller>:<block>:<word>`, 16-hour blocks; migration `search_block_lexemes`,
+  its own GIN index): the query rewritten per block (`interaction_block_query`) touches only
+  the rows of those blocks that hold its words, ≈ 4× cheaper on busy hours. But a stage fetches
+  and sorts every match in its range, and a 16-hour block holds thousands of a common word's.
 
-On the benchmark's data (bench/inbox_bench.py: 1M rows of one seller, 10 queries matching
-0.3 % to 23 % of them) a window costs 6–48 ms of one connection's time (mean 14.7 ms, from
-21.1 ms with one block per size that reached into the hours already read); the newest-first walk
-the buckets replaced spent ≈ 45 ms, and seconds on a rare word with a cold cache. What is left is
-mostly the GIN index's seeks (≈ 1–3 ms a stage) and a phrase's position rechecks.
+A common word fills the window within an hour or two, a rare one needs days. So the window
+starts with this hour (and the future) and the hour before, through buckets, and what those two
+found decides the next 16–31 hours: `common` matches or more read them in hour-bucket tiles of
+1, 4 and 16 hours (`fine`); fewer read them as blocks in one stage (`probe`) that gives up,
+handing over to the tiles, once it finds `probe` matches (a gap in the data, or a quiet night,
+made a common word look rare). Behind that come groups of 1, 4 and 16 blocks (six weeks), and
+the rest of time in one stage of the query alone. A query the index cannot search (only
+negations: `-брак`) matches most rows: it walks the seller's rows newest first instead.
+
+On the benchmark's data (bench/inbox_bench.py: 1M rows of one seller, 10 queries matching 0.3 %
+to 23 % of them) a window costs 3–7 ms of one connection's time (the phrase 11 ms: six of seven
+rows holding both its words do not hold them side by side), from 3–16 ms (the phrase 22 ms)
+through hour buckets alone.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
     BindParameter,
     ColumnElement,
+    Integer,
     ScalarSelect,
     Select,
     Text,
@@ -45,13 +56,38 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import TSQUERY
+from sqlalchemy.dialects.postgresql import TIMESTAMP, TSQUERY
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.interactions.models import Interaction
 
-SHIFT_STEP = 2  # blocks grow 4×: 1 h, 4 h, 16 h, …
-MAX_SHIFT = 16  # the largest block: 2**16 h ≈ 7.5 years
+SHIFT_STEP = 2  # bucket sizes grow 4×: 1 h, 4 h, 16 h, …
+MAX_SHIFT = 16  # the largest bucket: 2**16 h ≈ 7.5 years
+BLOCK_SHIFT = 4  # block lexemes: 16-hour blocks (the migration's `hour >> 4`)
+FINE_SHIFTS = (0, 2, 4)  # hour-bucket tiles of the fine range: 1, 4, 16 hours
+TAIL_GROUPS = (1, 1, 1, 4, 4, 4, 16, 16, 16)  # blocks per stage behind it: 63 blocks, 42 days
+
+Kind = Literal["buckets", "fine", "probe", "coarse", "blocks", "rest"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """How many matches are ranked, and when a query counts as common (see the module doc)."""
+
+    size: int = 500
+    common: int = 128  # matches in this hour and the one before: read the next hours in tiles
+    probe: int = 4096  # matches in the blocks' first stage: it gives up, the tiles take over
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One range of hours. `buckets` and `fine`: hour buckets as tsquery text; `probe` and
+    `blocks`: the 16-hour blocks first..last; `probe` and `rest`: only rows before `before`."""
+
+    kind: Kind
+    buckets: str = ""
+    blocks: tuple[int, int] = (0, 0)
+    before: datetime | None = None
 
 
 def hour_of(moment: datetime) -> int:
@@ -59,7 +95,7 @@ def hour_of(moment: datetime) -> int:
 
 
 def blocks(first: int, last: int) -> list[tuple[int, int]]:
-    """The fewest aligned blocks (shift, index) that tile the hours first..last."""
+    """The fewest aligned buckets (shift, index) that tile the hours first..last."""
     out: list[tuple[int, int]] = []
     while first <= last:
         shift = 0
@@ -73,79 +109,149 @@ def blocks(first: int, last: int) -> list[tuple[int, int]]:
     return out
 
 
-@dataclass(frozen=True)
-class Stage:
-    """One range of hours, as tsquery text: the buckets that tile it exactly."""
-
-    buckets: str
-
-
 def stages(seller_id: int, now_hour: int) -> list[Stage]:
-    """Disjoint hour ranges, newest first: this hour and the future, then blocks back in time that
-    grow 4× every few stages (1 to 4 blocks of 1 h, then of 4 h, … of 16,384 h: each size until
-    the next one is aligned), then the 7.5-year blocks back to 1970 together.
+    """The stages newest first (see the module doc): this hour and the future, the hour before,
+    the next 16–31 hours both as tiles and as one block stage, the tail's blocks, the rest."""
 
-    Exact tiles read no hour twice, and the stage that fills the window over-reads at most one
-    tile, never larger than 3× what the stages before it read: a 4-hour block that also held the
-    newer hours already read fetched 5,832 rows of `размер` on the benchmark's dense recent hours
-    to keep 354. A past stage is one bucket, so the GIN index leapfrogs between it and the
-    query's lexemes (an OR of buckets walks every row it names).
-    """
-
-    def lexeme(shift: int, index: int) -> str:
+    def bucket(shift: int, index: int) -> str:
         return f"T{seller_id}S{shift}B{index}"
 
     future_end = ((now_hour >> MAX_SHIFT) + 3) << MAX_SHIFT  # ≥ 15 years ahead: empty buckets
-    future = [lexeme(0, now_hour), *(lexeme(*b) for b in blocks(now_hour + 1, future_end - 1))]
-    out = [Stage(" | ".join(future))]
-    end = now_hour  # the hours before `end` are not read yet; `end` is aligned to 1 << shift
-    for shift in range(0, MAX_SHIFT, SHIFT_STEP):
-        while end > 0:
+    future = [bucket(0, now_hour), *(bucket(*b) for b in blocks(now_hour + 1, future_end - 1))]
+    end = now_hour - 1  # the hours before `end` are not read yet
+    out = [Stage("buckets", " | ".join(future)), Stage("buckets", bucket(0, end))]
+    fine_end = (end - 16) >> BLOCK_SHIFT << BLOCK_SHIFT  # block-aligned, ≥ 16 hours back
+    newest_block = (end - 1) >> BLOCK_SHIFT  # the probe reads its hours before `end`
+    out.append(Stage("probe", blocks=(newest_block, newest_block), before=_moment(end)))
+    if fine_end >> BLOCK_SHIFT < newest_block:  # the rest of the fine range: one more block
+        out.append(Stage("coarse", blocks=(newest_block - 1, newest_block - 1)))
+    for shift in FINE_SHIFTS:  # tiles of each size until the next size is aligned
+        while end > fine_end and (shift == FINE_SHIFTS[-1] or end % (1 << (shift + 2))):
             end -= 1 << shift
-            out.append(Stage(lexeme(shift, end >> shift)))
-            if end % (1 << (shift + SHIFT_STEP)) == 0:
-                break
-    if end > 0:  # the rest, in 7.5-year buckets (a few; the oldest are empty)
-        rest = (lexeme(MAX_SHIFT, index) for index in range((end >> MAX_SHIFT) - 1, -1, -1))
-        out.append(Stage(" | ".join(rest)))
+            out.append(Stage("fine", bucket(shift, end >> shift)))
+    block = fine_end >> BLOCK_SHIFT
+    for size in TAIL_GROUPS:
+        if block <= 0:
+            break
+        first = max(0, block - size)
+        out.append(Stage("blocks", blocks=(first, block - 1)))
+        block = first
+    out.append(Stage("rest", before=_moment(block << BLOCK_SHIFT)))
     return out
 
 
-def stage_params(stage_list: Sequence[Stage]) -> dict[str, Any]:
-    """The bound values of `window(stages=len(stage_list))` for these stages."""
-    return {f"stage_{n}_buckets": stage.buckets for n, stage in enumerate(stage_list)}
+def _moment(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, UTC)
 
 
-def window(
+def stage_params(stage_list: Sequence[Stage], window: Window) -> dict[str, Any]:
+    """The bound values of `newest(kinds=[s.kind for s in stage_list])` for these stages."""
+    params: dict[str, Any] = {"window": window.size, "common": window.common}
+    params["probe"] = window.probe
+    for n, stage in enumerate(stage_list):
+        if stage.kind in ("buckets", "fine"):
+            params[f"stage_{n}_buckets"] = stage.buckets
+        if stage.kind in ("probe", "coarse", "blocks"):
+            params[f"stage_{n}_first"], params[f"stage_{n}_last"] = stage.blocks
+        if stage.before is not None:
+            params[f"stage_{n}_before"] = stage.before
+    return params
+
+
+def _inline(name: str, type_: Any) -> BindParameter[Any]:
+    """A value written into the SQL: a generic plan that did not know the stages' ranges (or
+    the seller) AND-ed a bitmap of the seller's rows of all time into every stage (80 ms each),
+    and one that did not know the LIMIT walked the seller's rows by time."""
+    return bindparam(name, type_=type_, literal_execute=True)
+
+
+def parsed(q: ColumnElement[str]) -> CTE:
+    """The query, parsed once per statement (`q`, a tsquery), and whether an index can search
+    it (`searchable`: it has a word that is not negated)."""
+    query = func.websearch_to_tsquery("russian", q)
+    searchable = func.querytree(query).not_in(["", "T"])
+    return select(query.label("q"), searchable.label("searchable")).cte("search_query")
+
+
+def newest(
     where: Sequence[ColumnElement[bool]],
-    query: ColumnElement[Any],
+    search_query: CTE,
     columns: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]],
     *,
-    stages: int,
-    size: BindParameter[int],
+    kinds: Sequence[Kind],
+    seller_id: BindParameter[int],
 ) -> Select[Any]:
-    """The newest `size` rows matching `query` (a tsquery) and `where`, newest first.
+    """The newest `window` rows matching the `parsed` query and `where`, newest first.
 
-    A template: each stage's buckets are a parameter (`stage_params`), so a caller can build it
-    once per shape of `where` (milliseconds of Python for 25 stages) and execute it with new
-    values. `where` must not hold the full-text condition: each stage
-    applies `query` and its buckets as two conditions on the GIN index (one index scan).
+    A template: the stages' values are parameters (`stage_params`), so a caller builds it once
+    per shape of `where` and of the stage list and executes it with new values. `where` must
+    not hold the full-text condition: each stage applies the query in its own way.
     """
     i = Interaction
+    size = _inline("window", Integer)
+    query = select(search_query.c.q).scalar_subquery()
+    searchable = select(search_query.c.searchable).scalar_subquery()
+    matches = i.search_vector.op("@@")
+    # The query checked row by row: a function call, never a condition of the GIN index (where
+    # the planner AND-ed it, a phrase's common words cost more than the blocks they narrowed).
+    exact = func.ts_match_vq(i.search_vector, query)
+    in_blocks = func.interaction_block_lexemes(i.seller_id, i.occurred_at, i.search_vector)
+    ordered = (i.occurred_at.desc(), i.id.desc())
+
     found: ScalarSelect[Any] | None = None  # matches in the stages so far
+    common: ScalarSelect[Any] | None = None  # after the first two stages: the tiles read on
     parts: list[CTE] = []
-    for n in range(stages):
-        # Written into the SQL (they change once an hour): a generic plan that did not know
-        # them AND-ed a bitmap of the seller's rows of all time into every stage (80 ms each).
-        buckets = cast(bindparam(f"stage_{n}_buckets", type_=Text, literal_execute=True), TSQUERY)
-        matches = i.search_vector.op("@@")
-        stmt = select(*columns).where(*where, matches(query), matches(buckets))
+    for n, kind in enumerate(kinds):
+        stmt = select(*columns).where(*where, searchable)
         if found is not None:
-            stmt = stmt.where(found < size)  # a one-time filter: the stage's scan never starts
-        stage = stmt.order_by(i.occurred_at.desc(), i.id.desc()).limit(size).cte(f"stage_{n}")
+            stmt = stmt.where(found < size)  # one-time filters: the stage's scan never starts
+        if kind in ("buckets", "fine"):
+            buckets = cast(_inline(f"stage_{n}_buckets", Text), TSQUERY)
+            stmt = stmt.where(matches(query), matches(buckets))
+        elif kind == "rest":
+            stmt = stmt.where(matches(query))
+        else:
+            first = _inline(f"stage_{n}_first", BigInteger)
+            last = _inline(f"stage_{n}_last", BigInteger)
+            rewritten = func.interaction_block_query(query, seller_id, first, last)
+            stmt = stmt.where(in_blocks.op("@@")(rewritten), exact)
+        if kind in ("probe", "rest"):
+            before = _inline(f"stage_{n}_before", TIMESTAMP(timezone=True))
+            stmt = stmt.where(i.occurred_at < before)
+        if kind == "probe":
+            assert found is not None
+            stage, common = _probe(n, stmt, found, size)
+        else:
+            if kind in ("fine", "coarse"):
+                assert common is not None
+                stmt = stmt.where(common if kind == "fine" else ~common)
+            stage = stmt.order_by(*ordered).limit(size).cte(f"stage_{n}")
         stage_count = select(func.count()).select_from(stage).scalar_subquery()
         total = stage_count if found is None else found + stage_count
         found = select(total.label("n")).cte(f"found_{n}").select().scalar_subquery()
         parts.append(stage)
-    union = union_all(*(select(stage) for stage in parts)).subquery("stages")
+    # A query the index cannot search (only negations) matches most rows: the newest of them.
+    walk = (
+        select(*columns)
+        .where(*where, ~searchable, func.numnode(query) > 0, exact)
+        .order_by(*ordered)
+        .limit(size)
+        .cte("walk")
+    )
+    union = union_all(*(select(stage) for stage in (*parts, walk))).subquery("stages")
     return select(union).order_by(union.c.occurred_at.desc(), union.c.id.desc()).limit(size)
+
+
+def _probe(
+    n: int, stmt: Select[Any], found: ScalarSelect[Any], size: BindParameter[int]
+) -> tuple[CTE, ScalarSelect[Any]]:
+    """The block stage of the fine range: run only when the first two stages found fewer than
+    `common` matches; in the heap's order, stopped at `probe` matches (then the range is left
+    to the tiles). Returns the stage and whether the tiles read the range."""
+    threshold, limit = _inline("common", Integer), _inline("probe", Integer)
+    probe = stmt.where(found < threshold).limit(limit).cte(f"probe_{n}")
+    probed = select(func.count()).select_from(probe).scalar_subquery()
+    common = select((found >= threshold) | (probed >= limit)).scalar_subquery()
+    newest_first = (probe.c.occurred_at.desc(), probe.c.id.desc())
+    stage = select(probe).where(~common).order_by(*newest_first).limit(size).cte(f"stage_{n}")
+    return stage, common

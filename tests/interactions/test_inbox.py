@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import User
-from app.interactions import repository
+from app.interactions import repository, search
 from app.interactions.models import InteractionEvent
 from app.interactions.schemas import InteractionPage
 from app.sellers.models import Seller
@@ -166,7 +166,7 @@ async def test_relevance_ranks_the_newest_window_of_matches_and_pages_stay_on_it
     shop: tuple[Seller, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(repository, "SEARCH_WINDOW", 4)
+    monkeypatch.setattr(repository, "SEARCH_WINDOW", search.Window(size=4))
     seller, headers = shop
     make = factories.create_interaction
     old_best = await make(session, seller, text="брак " * 5, occurred_at=NOW - timedelta(days=9))
