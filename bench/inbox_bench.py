@@ -57,7 +57,7 @@ from sqlalchemy import event
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
 from app.auth import service as auth_service
 from app.config import Settings
-from app.core.db import create_engine, create_sessionmaker, transaction
+from app.core.db import create_engine, create_sessionmaker, server_settings, transaction
 from app.main import create_app
 from app.sellers import service as sellers_service
 from bench.report import (
@@ -1429,7 +1429,10 @@ class InProcess:
                 timeout=REQUEST_TIMEOUT,
             )
         )
-        self.db = await asyncpg.connect(plain_url(self.settings.require_database_url()))
+        self.db = await asyncpg.connect(
+            plain_url(self.settings.require_database_url()),
+            server_settings=server_settings(self.settings),
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

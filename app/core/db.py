@@ -39,19 +39,25 @@ def create_engine(
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={
-            "server_settings": {
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-                # Timestamps Postgres renders into JSON (the card's context) end in Z, whatever
-                # the server's default zone.
-                "timezone": "UTC",
-                # Many small statements at once: a parallel plan's workers start in milliseconds
-                # and take cores the other requests need (a search stage chose one: 3 ms more).
-                "max_parallel_workers_per_gather": "0",
-                "application_name": "sellerdesk",
-            },
+            "server_settings": server_settings(settings),
             "timeout": 10,
         },
     )
+
+
+def server_settings(settings: Settings) -> dict[str, str]:
+    """What every connection of ours sets at connect time (the benchmark's own connections too,
+    so its EXPLAIN shows the plans the app gets)."""
+    return {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        # Timestamps Postgres renders into JSON (the card's context) end in Z, whatever the
+        # server's default zone.
+        "timezone": "UTC",
+        # Many small statements at once: a parallel plan's workers start in milliseconds and
+        # take cores the other requests need (a search stage chose them: 3 ms more each).
+        "max_parallel_workers_per_gather": "0",
+        "application_name": "sellerdesk",
+    }
 
 
 def _json_dumps(value: object) -> str:
