@@ -82,6 +82,7 @@ class Latencies:
     """Client-side latencies of the requests that got `ok_status`, and what the others got."""
 
     latencies: list[float] = field(default_factory=list)  # seconds, `ok_status` only
+    by_request: dict[str, list[float]] = field(default_factory=dict)  # the same, by `describe`
     statuses: dict[int, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
@@ -229,6 +230,7 @@ async def drive(
                 result.body_bytes += len(response.content)
                 if status == result.ok_status:
                     result.latencies.append(elapsed)
+                    result.by_request.setdefault(describe(i), []).append(elapsed)
                 elif len(result.errors) < 5:
                     result.errors.append(f"{status} {describe(i)}: {response.text[:200]}")
 

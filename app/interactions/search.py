@@ -53,6 +53,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     func,
+    literal,
     select,
     union_all,
 )
@@ -183,6 +184,10 @@ def newest(
 ) -> Select[Any]:
     """The newest `window` rows matching the `parsed` query and `where`, newest first.
 
+    The stages, each sorted newest first, are concatenated in their order (UNION ALL: one
+    Append) under a LIMIT: their ranges are disjoint and newest first, so the first `window`
+    rows are the newest, and Postgres runs a stage only while the ones before it gave fewer.
+
     A template: the stages' values are parameters (`stage_params`), so a caller builds it once
     per shape of `where` and of the stage list and executes it with new values. `where` must
     not hold the full-text condition: each stage applies the query in its own way.
@@ -198,13 +203,11 @@ def newest(
     in_blocks = func.interaction_block_lexemes(i.seller_id, i.occurred_at, i.search_vector)
     ordered = (i.occurred_at.desc(), i.id.desc())
 
-    found: ScalarSelect[Any] | None = None  # matches in the stages so far
-    common: ScalarSelect[Any] | None = None  # after the first two stages: the tiles read on
-    parts: list[CTE] = []
+    first_two: list[CTE] = []  # this hour and the one before: what they found picks the way
+    common: ScalarSelect[Any] | None = None  # whether the tiles read the next hours
+    parts: list[Select[Any]] = []
     for n, kind in enumerate(kinds):
         stmt = select(*columns).where(*where, searchable)
-        if found is not None:
-            stmt = stmt.where(found < size)  # one-time filters: the stage's scan never starts
         if kind in ("buckets", "fine"):
             buckets = cast(_inline(f"stage_{n}_buckets", Text), TSQUERY)
             stmt = stmt.where(matches(query), matches(buckets))
@@ -218,40 +221,39 @@ def newest(
         if kind in ("probe", "rest"):
             before = _inline(f"stage_{n}_before", TIMESTAMP(timezone=True))
             stmt = stmt.where(i.occurred_at < before)
-        if kind == "probe":
-            assert found is not None
-            stage, common = _probe(n, stmt, found, size)
-        else:
-            if kind in ("fine", "coarse"):
-                assert common is not None
-                stmt = stmt.where(common if kind == "fine" else ~common)
+        if kind == "buckets":
             stage = stmt.order_by(*ordered).limit(size).cte(f"stage_{n}")
-        stage_count = select(func.count()).select_from(stage).scalar_subquery()
-        total = stage_count if found is None else found + stage_count
-        found = select(total.label("n")).cte(f"found_{n}").select().scalar_subquery()
-        parts.append(stage)
+            first_two.append(stage)
+            parts.append(select(stage))
+            continue
+        if kind == "probe":
+            found = sum((_count(stage) for stage in first_two), literal(0))
+            part, common = _probe(stmt, found, size)
+            parts.append(part)
+            continue
+        if kind in ("fine", "coarse"):
+            assert common is not None
+            stmt = stmt.where(common if kind == "fine" else ~common)
+        parts.append(stmt.order_by(*ordered).limit(size))
     # A query the index cannot search (only negations) matches most rows: the newest of them.
-    walk = (
-        select(*columns)
-        .where(*where, ~searchable, func.numnode(query) > 0, exact)
-        .order_by(*ordered)
-        .limit(size)
-        .cte("walk")
-    )
-    union = union_all(*(select(stage) for stage in (*parts, walk))).subquery("stages")
-    return select(union).order_by(union.c.occurred_at.desc(), union.c.id.desc()).limit(size)
+    walk = select(*columns).where(*where, ~searchable, func.numnode(query) > 0, exact)
+    parts.append(walk.order_by(*ordered).limit(size))
+    return select(union_all(*parts).subquery("stages")).limit(size)
+
+
+def _count(stage: CTE) -> ScalarSelect[int]:
+    return select(func.count()).select_from(stage).scalar_subquery()
 
 
 def _probe(
-    n: int, stmt: Select[Any], found: ScalarSelect[Any], size: BindParameter[int]
-) -> tuple[CTE, ScalarSelect[Any]]:
+    stmt: Select[Any], found: ColumnElement[int], size: BindParameter[int]
+) -> tuple[Select[Any], ScalarSelect[Any]]:
     """The block stage of the fine range: run only when the first two stages found fewer than
     `common` matches; in the heap's order, stopped at `probe` matches (then the range is left
     to the tiles). Returns the stage and whether the tiles read the range."""
     threshold, limit = _inline("common", Integer), _inline("probe", Integer)
-    probe = stmt.where(found < threshold).limit(limit).cte(f"probe_{n}")
-    probed = select(func.count()).select_from(probe).scalar_subquery()
-    common = select((found >= threshold) | (probed >= limit)).scalar_subquery()
+    probe = stmt.where(found < threshold).limit(limit).cte("probe")
+    mode = select(((found >= threshold) | (_count(probe) >= limit)).label("common")).cte("mode")
+    common = select(mode.c.common).scalar_subquery()
     newest_first = (probe.c.occurred_at.desc(), probe.c.id.desc())
-    stage = select(probe).where(~common).order_by(*newest_first).limit(size).cte(f"stage_{n}")
-    return stage, common
+    return select(probe).where(~common).order_by(*newest_first).limit(size), common
