@@ -20,6 +20,8 @@ stages are disjoint and ordered, so the newest `size` of their union is exactly 
   its own GIN index): the query rewritten per block (`interaction_block_query`) touches only
   the rows of those blocks that hold its words, ≈ 4× cheaper on busy hours. But a stage fetches
   and sorts every match in its range, and a 16-hour block holds thousands of a common word's.
+  The same index holds each pair of adjacent words (`<seller>::<word> <word>`), so a phrase
+  reads the rows that hold its words side by side, not every row that holds them both.
 
 A common word fills the window within an hour or two, a rare one needs days. So the window
 starts with this hour (and the future) and the hour before, through buckets, and what those two
@@ -31,9 +33,9 @@ the rest of time in one stage of the query alone. A query the index cannot searc
 negations: `-брак`) matches most rows: it walks the seller's rows newest first instead.
 
 On the benchmark's data (bench/inbox_bench.py: 1M rows of one seller, 10 queries matching 0.3 %
-to 23 % of them) a window costs 3–7 ms of one connection's time (the phrase 11 ms: six of seven
-rows holding both its words do not hold them side by side), from 3–16 ms (the phrase 22 ms)
-through hour buckets alone.
+to 23 % of them) a window costs 3–6 ms of one connection's time, the phrase included (it read
+seven rows holding both its words for each one holding them side by side: 11 ms before the
+pairs), from 3–16 ms (the phrase 22 ms) through hour buckets alone.
 """
 
 from collections.abc import Sequence

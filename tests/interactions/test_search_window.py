@@ -41,6 +41,8 @@ QUERIES = [
     "доставка",
     "брак доставка",
     '"брак доставка"',
+    '"брак брак доставка"',  # two pairs
+    '"доставка и брак"',  # a stop word between: no pair, the words two apart
     "брак -доставка",
     "доставка or отлично",
     "-доставка",  # no lexeme to search: the newest rows are walked
