@@ -26,10 +26,11 @@ stages are disjoint and ordered, so the newest `size` of their union is exactly 
 A common word fills the window within an hour or two, a rare one needs days. So the window
 starts with this hour (and the future) and the hour before, through buckets, and what those two
 found decides the next 16–31 hours: `common` matches or more read them in hour-bucket tiles of
-1, 4 and 16 hours (`fine`); fewer read them as blocks in one stage (`probe`) that gives up,
-handing over to the tiles, once it finds `probe` matches (a gap in the data, or a quiet night,
-made a common word look rare). Behind that come groups of 1, 4 and 16 blocks (six weeks), and
-the rest of time in one stage of the query alone. A query the index cannot search (only
+1, 4 and 16 hours (`fine`); fewer read them as blocks: the newest in a stage (`probe`) that
+gives up, handing over to the tiles, once it finds `probe` matches (a gap in the data, or a
+quiet night, made a common word look rare), then the block before it (`coarse`). Behind that
+come groups of 1, 4 and 16 blocks (six weeks), and the rest of time in one stage of the query
+alone. A query the index cannot search (only
 negations: `-брак`) matches most rows: it walks the seller's rows newest first instead.
 
 On the benchmark's data (bench/inbox_bench.py: 1M rows of one seller, 10 queries matching 0.3 %
@@ -84,8 +85,8 @@ class Window:
 
 @dataclass(frozen=True)
 class Stage:
-    """One range of hours. `buckets` and `fine`: hour buckets as tsquery text; `probe` and
-    `blocks`: the 16-hour blocks first..last; `probe` and `rest`: only rows before `before`."""
+    """One range of hours. `buckets` and `fine`: hour buckets as tsquery text; `probe`, `coarse`
+    and `blocks`: the 16-hour blocks first..last; `probe` and `rest`: only rows before `before`."""
 
     kind: Kind
     buckets: str = ""
@@ -97,7 +98,7 @@ def hour_of(moment: datetime) -> int:
     return int(moment.timestamp() // 3600)
 
 
-def blocks(first: int, last: int) -> list[tuple[int, int]]:
+def tiles(first: int, last: int) -> list[tuple[int, int]]:
     """The fewest aligned buckets (shift, index) that tile the hours first..last."""
     out: list[tuple[int, int]] = []
     while first <= last:
@@ -120,7 +121,7 @@ def stages(seller_id: int, now_hour: int) -> list[Stage]:
         return f"T{seller_id}S{shift}B{index}"
 
     future_end = ((now_hour >> MAX_SHIFT) + 3) << MAX_SHIFT  # ≥ 15 years ahead: empty buckets
-    future = [bucket(0, now_hour), *(bucket(*b) for b in blocks(now_hour + 1, future_end - 1))]
+    future = [bucket(0, now_hour), *(bucket(*t) for t in tiles(now_hour + 1, future_end - 1))]
     end = now_hour - 1  # the hours before `end` are not read yet
     out = [Stage("buckets", " | ".join(future)), Stage("buckets", bucket(0, end))]
     fine_end = (end - 16) >> BLOCK_SHIFT << BLOCK_SHIFT  # block-aligned, ≥ 16 hours back
@@ -149,8 +150,7 @@ def _moment(hour: int) -> datetime:
 
 def stage_params(stage_list: Sequence[Stage], window: Window) -> dict[str, Any]:
     """The bound values of `newest(kinds=[s.kind for s in stage_list])` for these stages."""
-    params: dict[str, Any] = {"window": window.size, "common": window.common}
-    params["probe"] = window.probe
+    params: dict[str, Any] = {"window": window.size, "common": window.common, "probe": window.probe}
     for n, stage in enumerate(stage_list):
         if stage.kind in ("buckets", "fine"):
             params[f"stage_{n}_buckets"] = stage.buckets

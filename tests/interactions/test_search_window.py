@@ -72,13 +72,13 @@ def _hours(stage: search.Stage) -> tuple[int, int]:
     return first, last
 
 
-def test_blocks_tile_every_range_with_aligned_buckets() -> None:
+def test_tiles_cover_every_range_with_aligned_buckets() -> None:
     rng = random.Random(7)
     for _ in range(2000):
         first = rng.randrange(0, 600_000)
         last = first + rng.choice([0, 1, 3, 17, 255, 4096, 70_000, 500_000])
         covered = []
-        for shift, index in search.blocks(first, last):
+        for shift, index in search.tiles(first, last):
             assert shift % search.SHIFT_STEP == 0
             assert shift <= search.MAX_SHIFT
             covered.append(((index << shift), ((index + 1) << shift) - 1))
