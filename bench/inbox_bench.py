@@ -1131,6 +1131,7 @@ async def describe_data(services: Services, tenancy: Tenancy, report: Report) ->
             "SELECT pg_size_pretty(pg_table_size('interactions')) AS heap, "
             "pg_size_pretty(pg_indexes_size('interactions')) AS idx, "
             "pg_size_pretty(pg_relation_size('ix_interactions_search')) AS gin, "
+            "pg_size_pretty(pg_relation_size('ix_interactions_search_blocks')) AS blocks, "
             "pg_size_pretty(pg_database_size(current_database())) AS db, "
             "(SELECT count(*) FROM chat_messages) AS messages, "
             "(SELECT count(*) FROM link_candidates) AS links"
@@ -1169,8 +1170,9 @@ async def describe_data(services: Services, tenancy: Tenancy, report: Report) ->
         f"{top['products']:,} products: the top one has {top['n']:,} interactions, the median "
         f"one {median:,.0f}; second seller: {other:,} interactions (interleaved ids); "
         f"{sizes['messages']:,} chat messages; {sizes['links']:,} link candidates",
-        f"sizes: interactions heap {sizes['heap']}, its indexes {sizes['idx']} (GIN "
-        f"{sizes['gin']}); database {sizes['db']}",
+        f"sizes: interactions heap {sizes['heap']}, its indexes {sizes['idx']} (GIN: "
+        f"search_vector {sizes['gin']}, block lexemes and pairs {sizes['blocks']}); "
+        f"database {sizes['db']}",
         "matches per search query (big seller): " + "; ".join(counts),
     ]
 
