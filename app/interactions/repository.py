@@ -204,7 +204,7 @@ SEARCH_WINDOW = search.Window()
 
 # List and search statements, built once per shape of the filters (`filter_shape`) and of the
 # rest; executed with each request's values (`filter_values`). A page of 50 has 24 columns, and
-# the search ten stages: building them cost more CPU than Postgres spends running them.
+# the search twenty stages: building them cost more CPU than Postgres spends running them.
 _STATEMENTS: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=512)
 
 
