@@ -2,7 +2,7 @@
 
 SQLAlchemy renders a statement's inlined values (`literal_execute` parameters, expanding IN
 lists) into its SQL and computes the statement's cache key on every execution: ≈ 0.3 ms for the
-card's statement, ≈ 1 ms for the search's forty stages, on requests that cost Postgres a few
+card's statement, ≈ 1 ms for the search's twenty stages, on requests that cost Postgres a few
 milliseconds. Both classes keep SQLAlchemy's events (`before_cursor_execute` sees the SQL)."""
 
 from collections.abc import Sequence

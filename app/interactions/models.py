@@ -88,7 +88,7 @@ class Interaction(IdMixin, TimestampMixin, Base):
         ),
         Index("ix_interactions_seller_customer", "seller_id", "customer_id"),
         Index("ix_interactions_search", "search_vector", postgresql_using="gin"),
-        # The seller's words per 16-hour block (app/interactions/search.py).
+        # The seller's words per 16-hour block and its word pairs (app/interactions/search.py).
         Index(
             "ix_interactions_search_blocks",
             sql_text("interaction_block_lexemes(seller_id, occurred_at, search_vector)"),
