@@ -3,7 +3,6 @@
 {"error": {"code": ..., "message": ..., "details": ...}, "request_id": ...}
 """
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,8 +13,6 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.logging import request_id_var
-
-logger = logging.getLogger(__name__)
 
 
 class AppError(Exception):
@@ -111,8 +108,8 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "Request validation failed", details)
 
 
-async def _unhandled(_: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", exc_info=exc)
+def internal_error_response() -> JSONResponse:
+    """A bug's 500: the envelope without internals (the request middleware sends it)."""
     return error_response(500, "internal_error", "Internal server error")
 
 
@@ -120,7 +117,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unhandled)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

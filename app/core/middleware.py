@@ -1,4 +1,9 @@
-"""Request id and access log, as a plain ASGI middleware (no BaseHTTPMiddleware overhead)."""
+"""Request id, access log and the last-resort 500, as a plain ASGI middleware (no
+BaseHTTPMiddleware overhead).
+
+Starlette turns an exception no handler took into a 500 in `ServerErrorMiddleware`, outside
+every user middleware: by then the request id is gone, and its response would carry neither the
+id nor the header. So this middleware answers such an exception itself, with the envelope."""
 
 import logging
 import re
@@ -7,6 +12,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import internal_error_response
 from app.core.logging import request_id_var
 
 logger = logging.getLogger("sellerdesk.access")
@@ -25,7 +31,7 @@ class RequestIdMiddleware:
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -37,6 +43,11 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if status:  # the response has begun: nothing sensible can be sent any more
+                raise
+            logger.exception("unhandled error")
+            await internal_error_response()(scope, receive, send_with_id)
         finally:
             logger.info(
                 "%s %s %s",

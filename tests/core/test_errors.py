@@ -36,14 +36,14 @@ async def test_an_unexpected_error_is_a_500_envelope_without_internals(
     async def boom() -> None:
         raise RuntimeError("database password is hunter2")
 
-    response = await client.get("/boom")
+    response = await client.get("/boom", headers={"X-Request-ID": "req-500"})
 
     assert response.status_code == 500
-    assert response.json()["error"] == {
-        "code": "internal_error",
-        "message": "Internal server error",
-        "details": None,
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "Internal server error", "details": None},
+        "request_id": "req-500",
     }
+    assert response.headers["x-request-id"] == "req-500"
     assert "hunter2" not in response.text
     assert "Traceback" not in response.text
 
