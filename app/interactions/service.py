@@ -2,13 +2,15 @@
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import AwareDatetime, Field, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.service import Principal
 from app.core.errors import AppError, NotFound
 from app.core.pagination import decode_cursor, encode_cursor
+from app.core.schemas import Id
 from app.interactions import repository
 from app.interactions.models import Interaction, InteractionEvent
 from app.interactions.schemas import (
@@ -23,7 +25,16 @@ from app.links import service as links_service
 
 CONTEXT_DAYS = 180
 SUMMARY_FIELDS = tuple(InteractionSummary.model_fields)
-CURSOR_ARITY = {"priority": 3, "relevance": 3, "newest": 2, "oldest": 2}
+# What `repository.cursor_values` writes after the sort's name, per sort: a cursor of another
+# sort order, or with a value out of its column's range, is an invalid cursor.
+_SmallInt = Annotated[int, Field(ge=-32768, le=32767)]
+_Score = Annotated[float, Field(allow_inf_nan=False)]
+CURSORS: dict[str, TypeAdapter[tuple[Any, ...]]] = {
+    "priority": TypeAdapter(tuple[Literal["priority"], _SmallInt, AwareDatetime | None, Id]),
+    "relevance": TypeAdapter(tuple[Literal["relevance"], _Score, Id, Id]),
+    "newest": TypeAdapter(tuple[Literal["newest"], AwareDatetime, Id]),
+    "oldest": TypeAdapter(tuple[Literal["oldest"], AwareDatetime, Id]),
+}
 
 
 class InvalidFilter(AppError):
@@ -46,14 +57,7 @@ async def list_interactions(
         raise InvalidFilter("sort=relevance needs a search query q")
     after = None
     if params.cursor:
-        values = decode_cursor(params.cursor, CURSOR_ARITY[sort] + 1)
-        if values[0] != sort:
-            raise InvalidFilter("this cursor belongs to another sort order", code="invalid_cursor")
-        after = values[1:]
-        if sort in ("newest", "oldest"):
-            after[0] = datetime.fromisoformat(after[0])
-        elif sort == "priority" and after[1] is not None:
-            after[1] = datetime.fromisoformat(after[1])
+        after = decode_cursor(params.cursor, CURSORS[sort])[1:]
     now = datetime.now(UTC)
     rows = await repository.list_page(
         db,

@@ -1,13 +1,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
+from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES, Conflict
 from app.core.pagination import decode_cursor, encode_cursor
-from app.core.schemas import Page
+from app.core.schemas import Id, Page
 from app.sellers import service as sellers_service
 from app.sellers.models import MarketplaceAccount
 from app.sync import repository, service
@@ -20,6 +21,8 @@ from app.sync.schemas import (
     SyncRunRead,
     SyncStatus,
 )
+
+RUNS_CURSOR = TypeAdapter(tuple[Id])
 
 router = APIRouter(prefix="/sync", tags=["sync"], responses=ERROR_RESPONSES)
 
@@ -60,8 +63,8 @@ async def list_runs(
     if channel:
         stmt = stmt.where(SyncRun.channel == channel)
     if cursor:
-        (before_id,) = decode_cursor(cursor, 1)
-        stmt = stmt.where(SyncRun.id < int(before_id))
+        (before_id,) = decode_cursor(cursor, RUNS_CURSOR)
+        stmt = stmt.where(SyncRun.id < before_id)
     rows = list((await session.scalars(stmt.order_by(SyncRun.id.desc()).limit(limit + 1))).all())
     next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
     return Page[SyncRunRead](

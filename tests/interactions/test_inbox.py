@@ -198,7 +198,7 @@ async def test_bad_cursors_and_sorts_are_clear_errors(
     bad_rating = await client.get("/api/v1/interactions?rating=9", headers=headers)
     bad_intent = await client.get("/api/v1/interactions?intent=love", headers=headers)
 
-    assert garbage.status_code == 400
+    assert garbage.status_code == 422
     assert garbage.json()["error"]["code"] == "invalid_cursor"
     for response in (relevance, bad_rating, bad_intent):
         assert response.status_code == 422

@@ -85,7 +85,7 @@ async def test_runs_list_is_paginated_and_seller_scoped(
     assert ids == sorted(ids, reverse=True)
     assert page2.json()["next_cursor"] is None
     bad = await client.get("/api/v1/sync/runs?cursor=not-a-cursor", headers=headers)
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "invalid_cursor"
 
 
