@@ -8,9 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.auth.models import User
+from app.config import Settings
+from app.core.security import SecretBox
 from app.interactions.models import ChatMessage, Interaction
 from app.sellers import service as sellers_service
-from app.sellers.models import Seller
+from app.sellers.models import MarketplaceAccount, Seller
 
 PASSWORD = "correct horse battery"
 
@@ -40,6 +42,19 @@ async def operator(
     seller = await create_seller(session, shop)
     await create_user(session, seller, email)
     return seller, await login(client, email)
+
+
+async def connect_wildberries(
+    session: AsyncSession,
+    seller: Seller,
+    settings: Settings,
+    token: str = "wb-0123456789",  # noqa: S107
+) -> MarketplaceAccount:
+    """An active Wildberries account, stored without asking the marketplace."""
+    box = SecretBox(settings.secrets_key.get_secret_value())
+    return await sellers_service.connect_account(
+        session, box, seller_id=seller.id, marketplace="wildberries", name="", token=token
+    )
 
 
 async def create_interaction(session: AsyncSession, seller: Seller, **fields: Any) -> Interaction:

@@ -12,7 +12,7 @@ from app.auth.schemas import (
 )
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import ERROR_RESPONSES, NotFound
-from app.core.schemas import Page
+from app.core.schemas import Id, Page
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -51,5 +51,5 @@ async def list_tokens(principal: CurrentPrincipal, session: SessionDep) -> Page[
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_token(token_id: int, principal: CurrentPrincipal, session: SessionDep) -> None:
+async def revoke_token(token_id: Id, principal: CurrentPrincipal, session: SessionDep) -> None:
     await service.revoke_api_token(session, principal, token_id)

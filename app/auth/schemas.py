@@ -2,10 +2,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, EmailStr, Field
 
-from app.core.schemas import Schema
+from app.core.schemas import Input, Schema
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Input):
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -16,7 +16,7 @@ class AccessToken(BaseModel):
     expires_in: int
 
 
-class UserCreate(BaseModel):
+class UserCreate(Input):
     email: EmailStr
     password: str = Field(min_length=8, max_length=1024)
     full_name: str = Field(default="", max_length=200)
@@ -31,7 +31,7 @@ class UserRead(Schema):
     role: str
 
 
-class ApiTokenCreate(BaseModel):
+class ApiTokenCreate(Input):
     name: str = Field(min_length=1, max_length=200)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 

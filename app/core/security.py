@@ -10,6 +10,9 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import TypeAdapter
+
+from app.core.schemas import Id
 
 JWT_ALGORITHM = "HS256"
 API_TOKEN_PREFIX = "sd_"  # noqa: S105 - a prefix, not a secret
@@ -36,15 +39,21 @@ def create_access_token(secret: str, *, user_id: int, seller_id: int, ttl: timed
     return jwt.encode(claims, secret, algorithm=JWT_ALGORITHM)
 
 
+# A signed token is still input: its ids must be ids (a forged or buggy one is refused, not
+# sent to the database).
+_SUBJECT = TypeAdapter(tuple[Id, Id])
+
+
 def decode_access_token(secret: str, token: str) -> tuple[int, int] | None:
     """(user_id, seller_id) of a valid, unexpired token; None otherwise."""
     try:
         claims = jwt.decode(
             token, secret, algorithms=[JWT_ALGORITHM], options={"require": ["sub", "sid", "exp"]}
         )
-        return int(claims["sub"]), int(claims["sid"])
-    except (jwt.PyJWTError, ValueError, TypeError):
+        subject = _SUBJECT.validate_python((claims["sub"], claims["sid"]))
+    except (jwt.PyJWTError, ValueError):  # a pydantic ValidationError is a ValueError
         return None
+    return subject
 
 
 def new_api_token() -> str:

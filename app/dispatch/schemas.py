@@ -1,15 +1,20 @@
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.errors import ErrorBody
-from app.core.schemas import Schema
+from app.core.schemas import Id, Input, Schema
 
 ReplyText = Field(min_length=1, max_length=5000)
+# Visible ASCII, as an HTTP header carries it.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]+$"
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=IDEMPOTENCY_KEY_PATTERN)
+]
 
 
-class ReplyCreate(BaseModel):
+class ReplyCreate(Input):
     """`answer` answers a review or question, or sends a chat message; `edit` changes the answer
     a review or question already has (WB allows one edit)."""
 
@@ -36,11 +41,11 @@ class ReplyRead(Schema):
 
 
 class BulkReplyItem(ReplyCreate):
-    interaction_id: int
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    interaction_id: Id
+    idempotency_key: IdempotencyKey | None = None
 
 
-class BulkReplyRequest(BaseModel):
+class BulkReplyRequest(Input):
     items: list[BulkReplyItem] = Field(min_length=1, max_length=100)
 
 

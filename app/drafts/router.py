@@ -3,6 +3,7 @@ from fastapi import APIRouter, Request
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES
+from app.core.schemas import Id
 from app.drafts import service
 from app.drafts.schemas import DraftRead
 
@@ -11,7 +12,7 @@ router = APIRouter(tags=["drafts"], responses=ERROR_RESPONSES)
 
 @router.post("/interactions/{interaction_id}/draft", response_model=DraftRead)
 async def draft(
-    interaction_id: int, principal: CurrentPrincipal, session: SessionDep, request: Request
+    interaction_id: Id, principal: CurrentPrincipal, session: SessionDep, request: Request
 ) -> DraftRead:
     """Draft a reply with the seller's provider (offline by default; a remote provider that fails
     falls back to offline and says why in `fallback_reason`). Kept as the last draft."""

@@ -9,6 +9,7 @@ from app.core.deps import ReadConnection, SessionDep
 from app.core.errors import ERROR_RESPONSES
 from app.core.query import query_model, query_parameters
 from app.core.responses import json_response, plain_json_response
+from app.core.schemas import Id
 from app.dispatch.schemas import ReplyRead
 from app.drafts.schemas import DraftRead
 from app.interactions import service
@@ -76,7 +77,7 @@ async def bulk_update(
 
 @router.get("/{interaction_id}", response_model=InteractionCard)
 async def read_card(
-    interaction_id: int, principal: CurrentPrincipal, db: ReadConnection
+    interaction_id: Id, principal: CurrentPrincipal, db: ReadConnection
 ) -> Response:
     """The card: the interaction, its chat messages, product context, links and SLA."""
     card = InteractionCard.model_validate(await service.card(db, principal, interaction_id))
@@ -85,7 +86,7 @@ async def read_card(
 
 @router.patch("/{interaction_id}", response_model=InteractionRead)
 async def update_interaction(
-    interaction_id: int, body: InteractionUpdate, principal: CurrentPrincipal, session: SessionDep
+    interaction_id: Id, body: InteractionUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> InteractionRead:
     row = await service.update(session, principal, interaction_id, body)
     return service.read(row, datetime.now(UTC))

@@ -3,7 +3,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.core.schemas import Schema
+from app.core.schemas import Id, Input, Schema
 from app.interactions.classify import INTENTS
 
 Channel = Literal["review", "question", "chat"]
@@ -15,7 +15,7 @@ SlaState = Literal["overdue", "due_soon", "on_track", "none"]
 Sort = Literal["priority", "newest", "oldest", "relevance"]
 
 
-class InteractionFilters(BaseModel):
+class InteractionFilters(Input):
     """The inbox filters of product.md §3; every one optional, lists mean "any of"."""
 
     channel: list[Channel] | None = None
@@ -25,7 +25,7 @@ class InteractionFilters(BaseModel):
     intent: list[Intent] | None = None
     rating: list[int] | None = Field(default=None, max_length=5)
     needs_response: bool | None = None
-    nm_id: int | None = None
+    nm_id: Id | None = None
     sla: SlaState | None = None
     assignee: str | None = Field(
         default=None, pattern=r"^(me|none|\d{1,18})$", description="me, none or a user id"
@@ -140,13 +140,13 @@ class SlaInfo(BaseModel):
     minutes_left: int | None
 
 
-class InteractionUpdate(BaseModel):
+class InteractionUpdate(Input):
     """Triage; only the fields sent are changed."""
 
     status: Status | None = None
     priority: PriorityLevel | None = None
     priority_reason: str | None = Field(default=None, min_length=3, max_length=200)
-    assignee_id: int | None = None
+    assignee_id: Id | None = None
     is_read: bool | None = None
 
     @model_validator(mode="after")
@@ -162,8 +162,8 @@ class InteractionUpdate(BaseModel):
         return self
 
 
-class BulkUpdate(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=500)
+class BulkUpdate(Input):
+    ids: list[Id] = Field(min_length=1, max_length=500)
     changes: InteractionUpdate
 
 

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, status
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES
-from app.core.schemas import Page
+from app.core.schemas import Id, Page
 from app.links import service
 from app.links.schemas import LinkRead, RecomputeQueued, RecomputeRequest, Timeline
 
@@ -14,7 +14,7 @@ router = APIRouter(tags=["links"], responses=ERROR_RESPONSES)
 
 @router.get("/interactions/{interaction_id}/links", response_model=Page[LinkRead])
 async def list_links(
-    interaction_id: int,
+    interaction_id: Id,
     principal: CurrentPrincipal,
     session: SessionDep,
     min_band: Literal["high", "medium", "low"] = "medium",
@@ -29,7 +29,7 @@ async def list_links(
 
 @router.get("/interactions/{interaction_id}/timeline", response_model=Timeline)
 async def read_timeline(
-    interaction_id: int, principal: CurrentPrincipal, session: SessionDep
+    interaction_id: Id, principal: CurrentPrincipal, session: SessionDep
 ) -> Timeline:
     """The thread across channels: scope customer+order, customer, product or single."""
     return await service.timeline(session, principal.seller_id, interaction_id)

@@ -3,7 +3,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.core.schemas import Schema
+from app.core.schemas import Id, Input, Schema
 
 Band = Literal["high", "medium", "low"]
 Level = Literal["A", "B", "C"]
@@ -57,8 +57,8 @@ class Timeline(Schema):
     )
 
 
-class RecomputeRequest(BaseModel):
-    interaction_ids: list[int] | None = Field(
+class RecomputeRequest(Input):
+    interaction_ids: list[Id] | None = Field(
         default=None, min_length=1, max_length=MAX_RECOMPUTE_IDS
     )
 

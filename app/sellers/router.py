@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
-from app.core.schemas import Page
+from app.core.schemas import Id, Page
 from app.sellers import repository, service
 from app.sellers.dependencies import SecretBoxDep, TokenCheckerDep
 from app.sellers.schemas import (
@@ -102,7 +102,7 @@ async def connect_account(
 
 @router.get("/marketplace-accounts/{account_id}", response_model=MarketplaceAccountRead)
 async def read_account(
-    account_id: int, principal: CurrentPrincipal, session: SessionDep
+    account_id: Id, principal: CurrentPrincipal, session: SessionDep
 ) -> MarketplaceAccountRead:
     account = await service.get_account(session, principal.seller_id, account_id)
     return MarketplaceAccountRead.model_validate(account)
@@ -114,7 +114,7 @@ async def read_account(
     responses=_CHECK_RESPONSES,
 )
 async def rotate_token(
-    account_id: int,
+    account_id: Id,
     body: MarketplaceTokenRotate,
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -139,7 +139,7 @@ async def rotate_token(
     responses=_CHECK_RESPONSES,
 )
 async def check_account(
-    account_id: int,
+    account_id: Id,
     principal: CurrentPrincipal,
     session: SessionDep,
     box: SecretBoxDep,
@@ -159,6 +159,6 @@ async def check_account(
 
 @router.delete("/marketplace-accounts/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def disconnect_account(
-    account_id: int, principal: CurrentPrincipal, session: SessionDep
+    account_id: Id, principal: CurrentPrincipal, session: SessionDep
 ) -> None:
     await service.disconnect_account(session, principal.seller_id, account_id)

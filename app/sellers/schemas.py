@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from app.core.ratelimit import DEFAULT_LIMITS
-from app.core.schemas import Schema
+from app.core.schemas import Input, Schema
 from app.interactions import classify
 from app.sellers.models import SellerSettings
 
@@ -30,14 +30,14 @@ class SellerRead(Schema):
     last_sync_at: datetime | None
 
 
-class MarketplaceAccountCreate(BaseModel):
+class MarketplaceAccountCreate(Input):
     marketplace: Marketplace
     name: str = Field(default="", max_length=200)
     # SecretStr keeps the token out of logs and reprs; it is encrypted before it is stored.
     token: SecretStr = Field(min_length=8, max_length=4096)
 
 
-class MarketplaceTokenRotate(BaseModel):
+class MarketplaceTokenRotate(Input):
     token: SecretStr = Field(min_length=8, max_length=4096)
 
 
@@ -87,7 +87,7 @@ SlaMinutes = Annotated[int, Field(ge=5, le=10080, description="minutes (5 min ..
 DraftModel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
-class _Body(BaseModel):
+class _Body(Input):
     model_config = ConfigDict(extra="forbid")
 
 

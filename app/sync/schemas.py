@@ -3,12 +3,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from app.core.schemas import Schema
+from app.core.schemas import Input, Schema
 
 SyncChannel = Literal["review", "question", "chat"]
 
 
-class SyncRequest(BaseModel):
+class SyncRequest(Input):
     channel: SyncChannel | None = None
     full_resync: bool = False
 
