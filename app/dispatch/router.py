@@ -5,9 +5,10 @@ from fastapi import APIRouter, Header, Response, status
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES, AppError, ErrorBody
-from app.core.schemas import Page
-from app.dispatch import repository, service
+from app.core.schemas import Id, Page
+from app.dispatch import service
 from app.dispatch.schemas import (
+    IDEMPOTENCY_KEY_PATTERN,
     BulkReplyRequest,
     BulkReplyResponse,
     BulkReplyResult,
@@ -23,6 +24,7 @@ IdempotencyKey = Annotated[
         alias="Idempotency-Key",
         min_length=1,
         max_length=200,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="Same key and body: the same reply, never a second send; another body: 409.",
     ),
 ]
@@ -35,7 +37,7 @@ IdempotencyKey = Annotated[
     responses={200: {"model": ReplyRead, "description": "replayed: the reply this key created"}},
 )
 async def reply(
-    interaction_id: int,
+    interaction_id: Id,
     body: ReplyCreate,
     principal: CurrentPrincipal,
     session: SessionDep,
@@ -76,14 +78,14 @@ async def bulk_reply(
 
 @router.get("/interactions/{interaction_id}/replies", response_model=Page[ReplyRead])
 async def list_replies(
-    interaction_id: int, principal: CurrentPrincipal, session: SessionDep
+    interaction_id: Id, principal: CurrentPrincipal, session: SessionDep
 ) -> Page[ReplyRead]:
     """The outbox entries of an interaction, newest first."""
-    rows = await repository.for_interaction(session, principal.seller_id, interaction_id)
+    rows = await service.list_replies(session, principal, interaction_id)
     return Page[ReplyRead](items=[ReplyRead.model_validate(r) for r in rows], next_cursor=None)
 
 
 @router.get("/replies/{reply_id}", response_model=ReplyRead)
-async def read_reply(reply_id: int, principal: CurrentPrincipal, session: SessionDep) -> ReplyRead:
+async def read_reply(reply_id: Id, principal: CurrentPrincipal, session: SessionDep) -> ReplyRead:
     """One outbox entry: state, attempts, last error, quality."""
     return ReplyRead.model_validate(await service.get_reply(session, principal, reply_id))

@@ -2,9 +2,10 @@
 one transaction, and answer the same Idempotency-Key with the same row."""
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import select
@@ -19,6 +20,8 @@ from app.dispatch.schemas import ReplyCreate
 from app.drafts import guardrails
 from app.drafts.models import Draft
 from app.interactions.models import Interaction, InteractionEvent
+from app.interactions.service import get_interaction
+from app.sellers import service as sellers_service
 from app.sellers.models import SellerSettings
 from app.worker import enqueue
 
@@ -101,6 +104,7 @@ async def queue_reply(
 
 
 async def _validate(session: AsyncSession, interaction: Interaction, body: ReplyCreate) -> None:
+    await sellers_service.usable_account(session, interaction.seller_id, interaction.marketplace)
     channel = cast(guardrails.Channel, interaction.channel)
     findings = guardrails.check(body.text, channel, customer_text=_customer_text(interaction))
     blocking = guardrails.blocking(findings)
@@ -124,13 +128,37 @@ async def _validate(session: AsyncSession, interaction: Interaction, body: Reply
             code="already_replied",
             details={"reply_id": live.id, "state": live.state},
         )
-    if body.action == "edit" and not await _has_answer(session, interaction):
-        raise ReplyRejected("nothing to edit: this item has no answer yet")
+    if body.action == "answer" and _answered_on_marketplace(interaction):
+        raise Conflict(
+            f"this {interaction.channel} already has an answer on the marketplace; "
+            "send action=edit to change it",
+            code="already_answered",
+            details={"status": interaction.status},
+        )
+    if body.action == "edit":
+        if not await _has_answer(session, interaction):
+            raise ReplyRejected("nothing to edit: this item has no answer yet")
+        if _synced_answer(interaction).get("editable") is False:
+            raise Conflict(
+                "the marketplace no longer allows editing this answer (one edit, within 60 days)",
+                code="answer_not_editable",
+            )
+
+
+def _synced_answer(interaction: Interaction) -> dict[str, Any]:
+    """The answer the last sync saw on the marketplace ({} when there is none)."""
+    answer = interaction.extra.get("answer")
+    return answer if isinstance(answer, dict) and answer.get("text") else {}
+
+
+def _answered_on_marketplace(interaction: Interaction) -> bool:
+    """Answered, or an answer is in moderation; an answer moderation rejected does not count."""
+    answer = _synced_answer(interaction)
+    return interaction.status == "responded" or bool(answer and answer.get("state") != "rejected")
 
 
 async def _has_answer(session: AsyncSession, interaction: Interaction) -> bool:
-    answer = interaction.extra.get("answer")
-    if isinstance(answer, dict) and answer.get("text"):
+    if _answered_on_marketplace(interaction):
         return True
     sent = await repository.live_reply(session, interaction.id, "answer")
     return sent is not None and sent.state == "sent"
@@ -154,6 +182,14 @@ async def _pending_window(session: AsyncSession, seller_id: int) -> int:
         )
     )
     return minutes or DEFAULT_PENDING_WINDOW
+
+
+async def list_replies(
+    session: AsyncSession, principal: Principal, interaction_id: int
+) -> Sequence[OutboundReply]:
+    """The interaction's outbox entries, newest first; an unknown or foreign id is a 404."""
+    await get_interaction(session, principal.seller_id, interaction_id)
+    return await repository.for_interaction(session, principal.seller_id, interaction_id)
 
 
 async def get_reply(session: AsyncSession, principal: Principal, reply_id: int) -> OutboundReply:

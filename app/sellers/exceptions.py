@@ -26,6 +26,21 @@ class MarketplaceRateLimited(AppError):
     code = "marketplace_rate_limited"
 
 
+class NoMarketplaceAccount(AppError):
+    """The seller has no active account on the marketplace the request needs."""
+
+    status_code = 409
+    code = "no_marketplace_account"
+
+
+class MarketplaceTokenRefused(AppError):
+    """The marketplace refused the stored token when it was last used or checked
+    (`account.last_error` says how); rotating or re-checking the token lifts this."""
+
+    status_code = 409
+    code = "marketplace_token_refused"
+
+
 class MarketplaceNotSupported(AppError):
     """We cannot check (or use) tokens of this marketplace yet."""
 

@@ -51,6 +51,8 @@ class MarketplaceAccount(IdMixin, TimestampMixin, Base):
     token_encrypted: Mapped[str] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     token_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the marketplace refused the token when a sync or a check last used it; null while it
+    # works (a successful sync, a check or a rotation clears it). Replies are refused meanwhile.
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

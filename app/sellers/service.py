@@ -10,8 +10,10 @@ from app.sellers import repository
 from app.sellers.exceptions import (
     MarketplaceNotSupported,
     MarketplaceRateLimited,
+    MarketplaceTokenRefused,
     MarketplaceTokenRejected,
     MarketplaceUnreachable,
+    NoMarketplaceAccount,
     SettingsInvalid,
 )
 from app.sellers.marketplace import Outcome, PingResult, TokenChecker
@@ -47,6 +49,26 @@ async def get_account(session: AsyncSession, seller_id: int, account_id: int) ->
     account = await repository.get_account(session, seller_id=seller_id, account_id=account_id)
     if account is None:
         raise NotFound("marketplace account not found")
+    return account
+
+
+async def usable_account(
+    session: AsyncSession, seller_id: int, marketplace: str
+) -> MarketplaceAccount:
+    """The seller's active account on `marketplace` whose token the marketplace has not refused;
+    a 409 saying which of the two is missing otherwise."""
+    account = await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace
+    )
+    if account is None or not account.is_active:
+        raise NoMarketplaceAccount(
+            f"connect a {marketplace} account first", details={"marketplace": marketplace}
+        )
+    if account.last_error is not None:
+        raise MarketplaceTokenRefused(
+            f"the {marketplace} token does not work ({account.last_error}); rotate or re-check it",
+            details={"account_id": account.id, "last_error": account.last_error},
+        )
     return account
 
 

@@ -268,10 +268,13 @@ async def _finish(
         if status == "succeeded":
             values["last_sync_at"] = func.now()
         await session.execute(update(Seller).where(Seller.id == seller_id).values(values))
-        if auth:
+        if auth or status == "succeeded":  # a refused token, or one that works again
             await session.execute(
                 update(MarketplaceAccount)
-                .where(MarketplaceAccount.seller_id == seller_id)
+                .where(
+                    MarketplaceAccount.seller_id == seller_id,
+                    MarketplaceAccount.last_error.is_distinct_from(error),
+                )
                 .values(last_error=error)
             )
 

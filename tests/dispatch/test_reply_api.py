@@ -5,6 +5,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.dispatch.models import OutboundReply
 from app.interactions.models import Interaction, InteractionEvent
 from app.sellers.models import Seller
@@ -14,8 +15,12 @@ GOOD = "Здравствуйте! Спасибо за отзыв, рады, чт
 
 
 @pytest.fixture
-async def shop(session: AsyncSession, client: AsyncClient) -> tuple[Seller, dict[str, str]]:
-    return await factories.operator(session, client, "replies@example.com")
+async def shop(
+    session: AsyncSession, client: AsyncClient, settings: Settings
+) -> tuple[Seller, dict[str, str]]:
+    seller, headers = await factories.operator(session, client, "replies@example.com")
+    await factories.connect_wildberries(session, seller, settings)
+    return seller, headers
 
 
 async def test_a_reply_is_queued_with_the_status_change_and_an_event(
@@ -137,12 +142,16 @@ async def test_double_answers_and_impossible_actions_are_refused(
 
 
 async def test_another_sellers_interaction_and_reply_are_404(
-    session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
+    session: AsyncSession,
+    client: AsyncClient,
+    settings: Settings,
+    shop: tuple[Seller, dict[str, str]],
 ) -> None:
     _seller, headers = shop
     other_seller, other_headers = await factories.operator(
         session, client, "other-replies@example.com", "Other"
     )
+    await factories.connect_wildberries(session, other_seller, settings)
     theirs = await factories.create_interaction(session, other_seller)
     queued = await client.post(
         f"/api/v1/interactions/{theirs.id}/reply", json={"text": GOOD}, headers=other_headers
@@ -154,8 +163,8 @@ async def test_another_sellers_interaction_and_reply_are_404(
     read = await client.get(f"/api/v1/replies/{queued.json()['id']}", headers=headers)
     listed = await client.get(f"/api/v1/interactions/{theirs.id}/replies", headers=headers)
 
-    assert (attempt.status_code, read.status_code) == (404, 404)
-    assert listed.json()["items"] == []
+    assert (attempt.status_code, read.status_code, listed.status_code) == (404, 404, 404)
+    assert queued.status_code == 201
     row = await session.get(Interaction, theirs.id)
     assert row is not None
     assert row.status == "pending_reply"
