@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: run test lint types unit install lock migrate clean bench-sync bench-inbox bench-dispatch
+.PHONY: run test lint types unit fuzz install lock migrate clean bench-sync bench-inbox bench-dispatch
 
 run: install ## everything up: embedded Postgres/Redis unless URLs are given, migrations, API, worker, beat
 	$(PY) -m app.cli run
@@ -22,6 +22,9 @@ types: install
 
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+fuzz: install ## the API fuzz (schemathesis) with fresh random inputs, 300 examples an operation
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_RANDOM=1 $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 
@@ -49,4 +52,4 @@ migrate: install
 	$(PY) -m app.cli migrate
 
 clean:
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache .hypothesis
