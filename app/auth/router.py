@@ -11,7 +11,7 @@ from app.auth.schemas import (
     UserRead,
 )
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import ERROR_RESPONSES, NotFound
+from app.core.errors import ERROR_RESPONSES, ErrorEnvelope, NotFound
 from app.core.schemas import Page
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
@@ -33,10 +33,23 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.post("/tokens", response_model=ApiTokenCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/tokens",
+    response_model=ApiTokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        403: {
+            "model": ErrorEnvelope,
+            "description": "`api_token_cannot_mint`: the caller used an API token; tokens are "
+            "created with the access token of a password login",
+        }
+    },
+)
 async def create_token(
     body: ApiTokenCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> ApiTokenCreated:
+    """A long-lived API token, shown once. Only a password login's access token may create
+    one, so an API token cannot mint successors: revoking it ends it."""
     row, token = await service.create_api_token(session, principal, body.name, body.expires_in_days)
     read = ApiTokenRead.model_validate(row)
     return ApiTokenCreated(**read.model_dump(), token=token)
