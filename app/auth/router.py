@@ -1,7 +1,7 @@
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from app.auth import repository, service
-from app.auth.dependencies import CurrentPrincipal
+from app.auth.dependencies import CurrentPrincipal, LoginThrottleDep
 from app.auth.schemas import (
     AccessToken,
     ApiTokenCreate,
@@ -10,6 +10,7 @@ from app.auth.schemas import (
     LoginRequest,
     UserRead,
 )
+from app.auth.throttle import client_address
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import ERROR_RESPONSES, ErrorEnvelope, NotFound
 from app.core.schemas import Page
@@ -17,9 +18,35 @@ from app.core.schemas import Page
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
 
-@router.post("/login", response_model=AccessToken)
-async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> AccessToken:
-    token = await service.login(session, settings, body.email, body.password)
+@router.post(
+    "/login",
+    response_model=AccessToken,
+    responses={
+        429: {
+            "model": ErrorEnvelope,
+            "description": "`login_throttled`: too many failed logins for this e-mail or from "
+            "this address; `Retry-After` says when to try again",
+        },
+        503: {
+            "model": ErrorEnvelope,
+            "description": "`login_unavailable`: failed logins cannot be counted (Redis is down)",
+        },
+    },
+)
+async def login(
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+) -> AccessToken:
+    """A session access token for an e-mail and password. Failed attempts are limited per
+    e-mail and per client address (`LOGIN_MAX_FAILURES_PER_*` within
+    `LOGIN_FAILURE_WINDOW_SECONDS`)."""
+    address = client_address(request.client.host if request.client else None)
+    token = await service.login(
+        session, settings, throttle, email=body.email, password=body.password, address=address
+    )
     return AccessToken(access_token=token, expires_in=settings.jwt_ttl_minutes * 60)
 
 

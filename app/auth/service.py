@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import repository
 from app.auth.exceptions import ApiTokenCannotMint
 from app.auth.models import ApiToken, User
+from app.auth.throttle import LoginThrottle
 from app.config import Settings
 from app.core import security
 from app.core.errors import Conflict, NotFound, Unauthorized
@@ -55,11 +56,23 @@ async def create_user(
     return user
 
 
-async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    throttle: LoginThrottle,
+    *,
+    email: str,
+    password: str,
+    address: str,
+) -> str:
+    """A session token for a right e-mail and password, unless failed logins for the e-mail or
+    from the client `address` have reached their limit (`app/auth/throttle.py`)."""
+    await throttle.attempt(email, address)
     user = await repository.get_user_by_email(session, email)
     valid = security.verify_password(user.password_hash if user else None, password)
     if user is None or not valid or not user.is_active:
         raise Unauthorized("wrong email or password", code="invalid_credentials")
+    await throttle.succeeded(email, address)
     user.last_login_at = datetime.now(UTC)
     return security.create_access_token(
         settings.jwt_secret.get_secret_value(),

@@ -22,10 +22,18 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = dict(headers or {})
         if code:
             self.code = code
 
@@ -92,7 +100,7 @@ _HTTP_CODES = {
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = exc.headers | ({"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {})
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
