@@ -112,6 +112,15 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    too_many = [
+        e for e in exc.errors() if e.get("type") == "too_long" and e["loc"][:1] == ("body",)
+    ]
+    if too_many:
+        # An array in the body over its schema's maxItems: too much at once, not malformed.
+        details = [{"loc": list(e["loc"]), "max_items": e["ctx"]["max_length"]} for e in too_many]
+        field = ".".join(str(part) for part in too_many[0]["loc"][1:]) or "items"
+        message = f"at most {details[0]['max_items']} {field} in one request"
+        return error_response(413, "payload_too_large", message, details)
     details = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
         for e in exc.errors()
@@ -129,6 +138,17 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unhandled)
+
+
+def too_many_items(what: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` of a bulk endpoint."""
+    return {
+        413: {
+            "model": ErrorEnvelope,
+            "description": f"`payload_too_large`: {what} (`details` names the maximum), "
+            "or a body over MAX_REQUEST_BODY_BYTES",
+        }
+    }
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -40,8 +40,11 @@ class BulkReplyItem(ReplyCreate):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+MAX_BULK_REPLIES = 100  # more in one request: 413 payload_too_large
+
+
 class BulkReplyRequest(BaseModel):
-    items: list[BulkReplyItem] = Field(min_length=1, max_length=100)
+    items: list[BulkReplyItem] = Field(min_length=1, max_length=MAX_BULK_REPLIES)
 
 
 class BulkReplyResult(BaseModel):
