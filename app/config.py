@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     # user exists and is active); 0: check on every request. A disabled user, or an expired
     # token, is refused at most this much later.
     auth_cache_seconds: float = Field(default=5.0, ge=0)
+    # Failed logins, counted in Redis per e-mail and per client address over a window that
+    # starts at the first failure: at either limit, login answers 429 until the window ends,
+    # also to the right password.
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=30, ge=1)
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    # Larger request bodies are refused with 413 before they are read (app/core/body_limit.py).
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
     wb_feedbacks_base_url: str = "https://feedbacks-api.wildberries.ru"
     wb_buyer_chat_base_url: str = "https://buyer-chat-api.wildberries.ru"

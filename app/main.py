@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from app.api import api_router
 from app.auth.service import principal_cache
 from app.config import Settings, get_settings
+from app.core.body_limit import BodyLimitMiddleware
 from app.core.db import Database, create_engine
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Reviews, questions and buyer chats of marketplace sellers in one inbox.",
         lifespan=lifespan,
     )
+    # The last added is the outermost: the body limit runs inside the request id.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health_router)

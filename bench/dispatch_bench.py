@@ -43,7 +43,7 @@ from sqlalchemy import func, select, text
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
 from app.auth import service as auth_service
-from app.auth.service import Principal
+from app.auth.service import Credential, Principal
 from app.connectors.wildberries.client import WildberriesClient
 from app.core.db import create_sessionmaker
 from app.core.ratelimit import CHAT, FEEDBACKS, RateLimiter
@@ -268,7 +268,9 @@ class Bench(Harness):
                 session, seller_id=tenant.ours, email=EMAIL, password=PASSWORD, role="owner"
             )
             await session.commit()
-        self.principal = Principal(user_id=user.id, seller_id=tenant.ours, role="owner")
+        self.principal = Principal(
+            user_id=user.id, seller_id=tenant.ours, role="owner", credential=Credential.SESSION
+        )
         say(f"sandbox seller: {tenant.expected}; needed {needs}")
 
         started = time.monotonic()

@@ -5,6 +5,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
 from app.auth.service import Principal, PrincipalCache
+from app.auth.throttle import LoginThrottle
 from app.core.errors import Unauthorized
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login, or an API token")
@@ -27,3 +28,10 @@ async def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_login_throttle(request: Request) -> LoginThrottle:
+    return LoginThrottle(request.app.state.redis, request.app.state.settings)
+
+
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]

@@ -1,7 +1,7 @@
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from app.auth import repository, service
-from app.auth.dependencies import CurrentPrincipal
+from app.auth.dependencies import CurrentPrincipal, LoginThrottleDep
 from app.auth.schemas import (
     AccessToken,
     ApiTokenCreate,
@@ -10,16 +10,43 @@ from app.auth.schemas import (
     LoginRequest,
     UserRead,
 )
+from app.auth.throttle import client_address
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import ERROR_RESPONSES, NotFound
+from app.core.errors import ERROR_RESPONSES, ErrorEnvelope, NotFound
 from app.core.schemas import Id, Page
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
 
-@router.post("/login", response_model=AccessToken)
-async def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> AccessToken:
-    token = await service.login(session, settings, body.email, body.password)
+@router.post(
+    "/login",
+    response_model=AccessToken,
+    responses={
+        429: {
+            "model": ErrorEnvelope,
+            "description": "`login_throttled`: too many failed logins for this e-mail or from "
+            "this address; `Retry-After` says when to try again",
+        },
+        503: {
+            "model": ErrorEnvelope,
+            "description": "`login_unavailable`: failed logins cannot be counted (Redis is down)",
+        },
+    },
+)
+async def login(
+    body: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+) -> AccessToken:
+    """A session access token for an e-mail and password. Failed attempts are limited per
+    e-mail and per client address (`LOGIN_MAX_FAILURES_PER_*` within
+    `LOGIN_FAILURE_WINDOW_SECONDS`)."""
+    address = client_address(request.client.host if request.client else None)
+    token = await service.login(
+        session, settings, throttle, email=body.email, password=body.password, address=address
+    )
     return AccessToken(access_token=token, expires_in=settings.jwt_ttl_minutes * 60)
 
 
@@ -33,10 +60,23 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@router.post("/tokens", response_model=ApiTokenCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/tokens",
+    response_model=ApiTokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        403: {
+            "model": ErrorEnvelope,
+            "description": "`api_token_cannot_mint`: the caller used an API token; tokens are "
+            "created with the access token of a password login",
+        }
+    },
+)
 async def create_token(
     body: ApiTokenCreate, principal: CurrentPrincipal, session: SessionDep
 ) -> ApiTokenCreated:
+    """A long-lived API token, shown once. Only a password login's access token may create
+    one, so an API token cannot mint successors: revoking it ends it."""
     row, token = await service.create_api_token(session, principal, body.name, body.expires_in_days)
     read = ApiTokenRead.model_validate(row)
     return ApiTokenCreated(**read.model_dump(), token=token)

@@ -1,14 +1,25 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import repository
+from app.auth.exceptions import ApiTokenCannotMint
 from app.auth.models import ApiToken, User
+from app.auth.throttle import LoginThrottle
 from app.config import Settings
 from app.core import security
 from app.core.errors import Conflict, NotFound, Unauthorized
+
+
+class Credential(StrEnum):
+    """What the caller authenticated with."""
+
+    SESSION = "session"  # an access token from a password login (POST /auth/login)
+    # a long-lived API token (POST /auth/tokens)
+    API_TOKEN = "api_token"  # noqa: S105 - a kind of credential, not one
 
 
 @dataclass(frozen=True)
@@ -18,6 +29,7 @@ class Principal:
     user_id: int
     seller_id: int
     role: str
+    credential: Credential
 
 
 async def create_user(
@@ -44,11 +56,23 @@ async def create_user(
     return user
 
 
-async def login(session: AsyncSession, settings: Settings, email: str, password: str) -> str:
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    throttle: LoginThrottle,
+    *,
+    email: str,
+    password: str,
+    address: str,
+) -> str:
+    """A session token for a right e-mail and password, unless failed logins for the e-mail or
+    from the client `address` have reached their limit (`app/auth/throttle.py`)."""
+    await throttle.attempt(email, address)
     user = await repository.get_user_by_email(session, email)
     valid = security.verify_password(user.password_hash if user else None, password)
     if user is None or not valid or not user.is_active:
         raise Unauthorized("wrong email or password", code="invalid_credentials")
+    await throttle.succeeded(email, address)
     user.last_login_at = datetime.now(UTC)
     return security.create_access_token(
         settings.jwt_secret.get_secret_value(),
@@ -93,7 +117,12 @@ async def resolve_bearer(
     user = await repository.get_user(session, seller_id=seller_id, user_id=user_id)
     if user is None or not user.is_active:
         raise Unauthorized("user is disabled or no longer exists")
-    principal = Principal(user_id=user.id, seller_id=user.seller_id, role=user.role)
+    principal = Principal(
+        user_id=user.id,
+        seller_id=user.seller_id,
+        role=user.role,
+        credential=Credential.SESSION if session_token else Credential.API_TOKEN,
+    )
     if session_token and cache is not None:
         cache[token] = principal
     return principal
@@ -102,6 +131,13 @@ async def resolve_bearer(
 async def create_api_token(
     session: AsyncSession, principal: Principal, name: str, expires_in_days: int | None
 ) -> tuple[ApiToken, str]:
+    """A new API token for the caller. Only a password login's session may mint one: a leaked
+    API token cannot mint itself successors, so revoking it (or disabling the user) ends it."""
+    if principal.credential is not Credential.SESSION:
+        raise ApiTokenCannotMint(
+            "API tokens are created with the access token of a password login, "
+            "not with another API token"
+        )
     token = security.new_api_token()
     expires_at = (
         datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days is not None else None

@@ -19,10 +19,18 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = dict(headers or {})
         if code:
             self.code = code
 
@@ -89,7 +97,7 @@ _HTTP_CODES = {
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    headers = exc.headers | ({"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {})
     return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
 
@@ -101,6 +109,15 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    too_many = [
+        e for e in exc.errors() if e.get("type") == "too_long" and e["loc"][:1] == ("body",)
+    ]
+    if too_many:
+        # An array in the body over its schema's maxItems: too much at once, not malformed.
+        details = [{"loc": list(e["loc"]), "max_items": e["ctx"]["max_length"]} for e in too_many]
+        field = ".".join(str(part) for part in too_many[0]["loc"][1:]) or "items"
+        message = f"at most {details[0]['max_items']} {field} in one request"
+        return error_response(413, "payload_too_large", message, details)
     details = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
         for e in exc.errors()
@@ -117,6 +134,17 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def too_many_items(what: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` of a bulk endpoint."""
+    return {
+        413: {
+            "model": ErrorEnvelope,
+            "description": f"`payload_too_large`: {what} (`details` names the maximum), "
+            "or a body over MAX_REQUEST_BODY_BYTES",
+        }
+    }
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

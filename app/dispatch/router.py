@@ -4,11 +4,12 @@ from fastapi import APIRouter, Header, Response, status
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
-from app.core.errors import ERROR_RESPONSES, AppError, ErrorBody
+from app.core.errors import ERROR_RESPONSES, AppError, ErrorBody, too_many_items
 from app.core.schemas import Id, Page
 from app.dispatch import service
 from app.dispatch.schemas import (
     IDEMPOTENCY_KEY_PATTERN,
+    MAX_BULK_REPLIES,
     BulkReplyRequest,
     BulkReplyResponse,
     BulkReplyResult,
@@ -55,7 +56,11 @@ async def reply(
     return ReplyRead.model_validate(row)
 
 
-@router.post("/replies/bulk", response_model=BulkReplyResponse)
+@router.post(
+    "/replies/bulk",
+    response_model=BulkReplyResponse,
+    responses=too_many_items(f"more than {MAX_BULK_REPLIES} items"),
+)
 async def bulk_reply(
     body: BulkReplyRequest, principal: CurrentPrincipal, session: SessionDep
 ) -> BulkReplyResponse:

@@ -45,8 +45,11 @@ class BulkReplyItem(ReplyCreate):
     idempotency_key: IdempotencyKey | None = None
 
 
+MAX_BULK_REPLIES = 100  # more in one request: 413 payload_too_large
+
+
 class BulkReplyRequest(Input):
-    items: list[BulkReplyItem] = Field(min_length=1, max_length=100)
+    items: list[BulkReplyItem] = Field(min_length=1, max_length=MAX_BULK_REPLIES)
 
 
 class BulkReplyResult(BaseModel):

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import ReadConnection, SessionDep
-from app.core.errors import ERROR_RESPONSES
+from app.core.errors import ERROR_RESPONSES, too_many_items
 from app.core.query import query_model, query_parameters
 from app.core.responses import json_response, plain_json_response
 from app.core.schemas import Id
@@ -14,6 +14,7 @@ from app.dispatch.schemas import ReplyRead
 from app.drafts.schemas import DraftRead
 from app.interactions import service
 from app.interactions.schemas import (
+    MAX_BULK_IDS,
     BulkResult,
     BulkUpdate,
     ChatMessageRead,
@@ -66,7 +67,9 @@ async def count_interactions(
     return await service.count_interactions(session, principal, filters)
 
 
-@router.post("/bulk", response_model=BulkResult)
+@router.post(
+    "/bulk", response_model=BulkResult, responses=too_many_items(f"more than {MAX_BULK_IDS} ids")
+)
 async def bulk_update(
     body: BulkUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> BulkResult:

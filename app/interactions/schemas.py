@@ -162,8 +162,11 @@ class InteractionUpdate(Input):
         return self
 
 
+MAX_BULK_IDS = 500  # more in one request: 413 payload_too_large
+
+
 class BulkUpdate(Input):
-    ids: list[Id] = Field(min_length=1, max_length=500)
+    ids: list[Id] = Field(min_length=1, max_length=MAX_BULK_IDS)
     changes: InteractionUpdate
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.auth.service import Principal
+from app.auth.service import Credential, Principal
 from app.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
@@ -236,7 +236,9 @@ async def make_shop(
             assert prefs is not None
             prefs.rate_limits = rate_limits or {}
             user = await factories.create_user(session, seller, f"{spec['name']}@example.com")
-        principal = Principal(user_id=user.id, seller_id=seller.id, role="owner")
+        principal = Principal(
+            user_id=user.id, seller_id=seller.id, role="owner", credential=Credential.SESSION
+        )
         shop = Shop(admin, maker, created["seller_id"], created["token"], principal)
         await shop.put("rate-limits", {"enabled": False})
         return shop

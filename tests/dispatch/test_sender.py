@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.auth.service import Principal
+from app.auth.service import Credential, Principal
 from app.config import Settings
 from app.core import locks
 from app.dispatch import repository, sender, service
@@ -105,7 +105,13 @@ async def outbox(
     user = await factories.create_user(session, seller, "dispatcher@example.com")
     await session.commit()
     deps = sender.DispatchDeps(env.deps.sessionmaker, redis, env.deps.settings, env.deps.transport)
-    yield Outbox(env, deps, Principal(user_id=user.id, seller_id=seller.id, role="owner"))
+    yield Outbox(
+        env,
+        deps,
+        Principal(
+            user_id=user.id, seller_id=seller.id, role="owner", credential=Credential.SESSION
+        ),
+    )
     await env.admin.aclose()
 
 
