@@ -281,6 +281,19 @@ def test_match_is_the_original_fragment(text: str, code: str, match: str) -> Non
     assert found[code] == match
 
 
+@pytest.mark.parametrize("intent", ["return_refund", "defect_quality"])
+def test_the_items_intent_can_solicit_a_refund_offer_its_last_words_do_not(intent: str) -> None:
+    text = "Товар с браком можно вернуть через личный кабинет Wildberries."
+    customer = "Спасибо за ответ!"  # a chat's last message; the defect was earlier
+    assert _codes(guardrails.check(text, "review", customer_text=customer)) == [
+        ("unsolicited_refund", E)
+    ]
+    assert guardrails.check(text, "review", customer_text=customer, intent=intent) == []
+    assert _codes(guardrails.check(text, "review", customer_text=customer, intent="other")) == [
+        ("unsolicited_refund", E)
+    ]
+
+
 def test_blocking_keeps_only_errors() -> None:
     findings = guardrails.check("Бот тут. Вы сами виноваты", "chat")
     assert [f.code for f in guardrails.blocking(findings)] == ["ai_mention"]

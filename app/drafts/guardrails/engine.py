@@ -279,9 +279,15 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == "error"]
 
 
-def check(text: str | None, channel: Channel, *, customer_text: str | None = None) -> list[Finding]:
+def check(
+    text: str | None,
+    channel: Channel,
+    *,
+    customer_text: str | None = None,
+    intent: str | None = None,
+) -> list[Finding]:
     """Everything wrong with `text` as a reply on `channel` to a customer who wrote
-    `customer_text` (which decides whether talk of refunds was asked for)."""
+    `customer_text`, on an item of `intent`: either may make talk of refunds solicited."""
     if text is None or not text.strip():
         return [Finding("empty", "error", "The reply is empty.", None)]
     normalised = normalise(text)
@@ -289,7 +295,9 @@ def check(text: str | None, channel: Channel, *, customer_text: str | None = Non
     findings = _bidi_findings(text)
     if not _has_content(normalised.text, needs_words=limits.needs_words):
         return [*findings, Finding("empty", "error", _NO_CONTENT[limits.needs_words], None)]
-    solicited = classify.classify_intent(customer_text) in REFUND_INTENTS
+    solicited = (
+        intent in REFUND_INTENTS or classify.classify_intent(customer_text) in REFUND_INTENTS
+    )
     severities = SEVERITIES[channel]
     return [
         *findings,

@@ -25,10 +25,11 @@ there a refund may be the point.
 
 An unsolicited refund offer blocks on public channels because every buyer reads it: it invites
 refund requests for no reason and promises what only the marketplace's return process decides.
-The offer is solicited when the customer's text is about a return, money or a defect
-(`REFUND_INTENTS`, the intents of `app.interactions.classify`). A solicited offer is allowed as
-long as the return stays on the marketplace: a direct transfer (`off_platform_money`) blocks
-whatever the customer asked.
+The offer is solicited when the item's intent (classified from all the customer wrote, pros,
+cons and earlier chat messages included, or set by the operator) or the customer's text is
+about a return, money or a defect (`REFUND_INTENTS`, intents of `app.interactions.classify`). A
+solicited offer is allowed as long as the return stays on the marketplace: a direct transfer
+(`off_platform_money`) blocks whatever the customer asked.
 
 Patterns are regular expressions over the normalised text (`engine.py`: NFKC, case folded, "ё"
 read as "е" and "й" as "и", invisible characters removed), written in lower case, Russian or
