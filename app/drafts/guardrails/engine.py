@@ -310,8 +310,9 @@ def check(
 
 
 def wording(text: str, *, refund_solicited: bool) -> list[str]:
-    """The codes of the wording rules that `text` breaks, on any channel: for a caller that
-    quotes a fragment and wants none of them (the offline provider reusing earlier text)."""
+    """The codes of the wording rules that `text` breaks on any channel, bidi controls
+    included: for a caller that quotes a fragment and wants none of them (the offline provider
+    reusing earlier text)."""
     codes = [code for code, _, _ in _wording(normalise(text), refund_solicited=refund_solicited)]
     return [*codes, *(f.code for f in _bidi_findings(text))]
 
@@ -329,7 +330,8 @@ def _wording(text: Normalised, *, refund_solicited: bool) -> list[tuple[str, str
 
 
 def _bidi_findings(text: str) -> list[Finding]:
-    controls = sorted({c for c in text if c in BIDI_CONTROLS})
+    """One finding for all the bidirectional controls in `text`; its match is the first."""
+    controls = list(dict.fromkeys(c for c in text if c in BIDI_CONTROLS))
     if not controls:
         return []
     names = ", ".join(f"U+{ord(c):04X}" for c in controls)
