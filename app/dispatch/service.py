@@ -106,7 +106,9 @@ async def queue_reply(
 async def _validate(session: AsyncSession, interaction: Interaction, body: ReplyCreate) -> None:
     await sellers_service.usable_account(session, interaction.seller_id, interaction.marketplace)
     channel = cast(guardrails.Channel, interaction.channel)
-    findings = guardrails.check(body.text, channel, customer_text=_customer_text(interaction))
+    findings = guardrails.check(
+        body.text, channel, customer_text=_customer_text(interaction), intent=interaction.intent
+    )
     blocking = guardrails.blocking(findings)
     if blocking:
         raise ReplyRejected(

@@ -10,13 +10,13 @@ provider answered instead (`fallback_reason`). Providers never raise for a bad r
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol, get_args
 
-Channel = Literal["review", "question", "chat"]
+from app.drafts.guardrails import Channel as Channel
+from app.drafts.guardrails import max_length
 
-# Marketplace limits of a reply text (wb-api.md: feedback answer 2..5000 chars, chat message
-# ≤ 1000 chars; question answers share the feedbacks API and its 5000).
-MAX_LENGTH: dict[str, int] = {"review": 5000, "question": 5000, "chat": 1000}
+# The marketplace's limit of a reply text per channel (the guardrails' limits).
+MAX_LENGTH: dict[str, int] = {channel: max_length(channel) for channel in get_args(Channel)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,10 @@ async def generate(
         api_key=api_key,
     )
     result = await provider.draft(request)
-    findings = guardrails.check(result.text, request.channel, customer_text=request.text)
+    customer_text = " ".join(t for t in (request.text, request.pros, request.cons) if t)
+    findings = guardrails.check(
+        result.text, request.channel, customer_text=customer_text, intent=request.intent
+    )
     values = {
         "seller_id": principal.seller_id,
         "text": result.text,

@@ -93,6 +93,54 @@ async def test_a_blocking_guardrail_is_a_422_with_the_violations_and_queues_noth
     assert await session.scalar(select(OutboundReply.id)) is None
 
 
+@pytest.mark.parametrize(
+    ("channel", "text", "code", "match"),
+    [
+        ("review", "Спасибо! Пишите: +7 (900) 123-45-67", "contacts", "+7 (900) 123-45-67"),
+        ("question", "Подробнее в т е л е г р а м", "contacts", "т е л е г р а м"),
+        ("review", "Пишите на shop@mаil.ru", "contacts", "shop@mаil.ru"),
+        (
+            "review",
+            "Измените, пожалуйста, оценку",
+            "rating_solicitation",
+            "Измените, пожалуйста, оценку",
+        ),
+        ("chat", "Вернём деньги на карту", "off_platform_money", "Вернём деньги на карту"),
+        ("chat", "Скидка 10% за отзыв", "rating_solicitation", "Скидка 10% за отзыв"),
+        ("review", "Ответ подготовлен автоматически", "ai_mention", "подготовлен автоматически"),
+        ("review", "Спасибо за отзыв!\u202eЖдём снова", "bidi_control", "\u202e"),
+        ("review", "\u200b\u200b\u2060", "empty", None),
+    ],
+)
+async def test_what_the_marketplace_would_punish_is_a_422_and_never_queued(
+    session: AsyncSession,
+    client: AsyncClient,
+    shop: tuple[Seller, dict[str, str]],
+    channel: str,
+    text: str,
+    code: str,
+    match: str | None,
+) -> None:
+    seller, headers = shop
+    item = await factories.create_interaction(
+        session, seller, channel=channel, text="Какой размер взять?", extra={"reply_sign": "s"}
+    )
+
+    response = await client.post(
+        f"/api/v1/interactions/{item.id}/reply", json={"text": text}, headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "reply_rejected"
+    assert [(v["code"], v["severity"], v["match"]) for v in error["details"]] == [
+        (code, "error", match)
+    ]
+    await session.refresh(item)
+    assert (item.status, item.needs_response) == ("open", True)
+    assert await session.scalar(select(OutboundReply.id)) is None
+
+
 async def test_chat_blame_only_warns_so_the_message_is_queued(
     session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
 ) -> None:

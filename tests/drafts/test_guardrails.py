@@ -1,11 +1,12 @@
 import dataclasses
 import json
-from typing import Any
+import re
+from typing import Any, get_args
 
 import pytest
 
 from app.drafts import guardrails
-from app.drafts.guardrails import Channel, Finding
+from app.drafts.guardrails import Channel, Finding, rules
 
 E, W = "error", "warning"
 CHANNELS: tuple[Channel, ...] = ("review", "question", "chat")
@@ -230,6 +231,38 @@ def test_empty_text_is_an_error_on_every_channel(text: str | None, channel: Chan
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize(
+    "text",
+    ["\u200b\u200d\u2060", "\ufeff \u00ad", "\u3164\u3164", "...", "—!?", " « » "],
+    ids=["zero-width", "bom-soft-hyphen", "hangul-filler", "dots", "punctuation", "quotes"],
+)
+def test_text_empty_after_normalisation_is_refused_on_every_channel(
+    text: str, channel: Channel
+) -> None:
+    assert _codes(guardrails.check(text, channel)) == [("empty", E)]
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected"),
+    [("review", [("empty", E)]), ("question", [("empty", E)]), ("chat", [])],
+)
+def test_emoji_alone_is_no_public_answer_but_may_be_a_chat_message(
+    channel: Channel, expected: list[tuple[str, str]]
+) -> None:
+    assert _codes(guardrails.check("👍🙏", channel)) == expected
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("control", sorted(guardrails.engine.BIDI_CONTROLS))
+def test_bidirectional_controls_are_refused_not_stripped(control: str, channel: Channel) -> None:
+    text = f"Спасибо за отзыв! {control}Ждём вас снова"
+    findings = guardrails.check(text, channel)
+    assert _codes(findings) == [("bidi_control", E)]
+    assert findings[0].match == control
+    assert f"U+{ord(control):04X}" in findings[0].message
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
 @pytest.mark.parametrize("text", GOOD_REPLIES, ids=["thanks", "sizing", "apology"])
 def test_polite_replies_have_no_findings(text: str, channel: Channel) -> None:
     assert guardrails.check(text, channel, customer_text="Куртка не подошла по размеру") == []
@@ -248,11 +281,55 @@ def test_match_is_the_original_fragment(text: str, code: str, match: str) -> Non
     assert found[code] == match
 
 
+@pytest.mark.parametrize("intent", ["return_refund", "defect_quality"])
+def test_the_items_intent_can_solicit_a_refund_offer_its_last_words_do_not(intent: str) -> None:
+    text = "Товар с браком можно вернуть через личный кабинет Wildberries."
+    customer = "Спасибо за ответ!"  # a chat's last message; the defect was earlier
+    assert _codes(guardrails.check(text, "review", customer_text=customer)) == [
+        ("unsolicited_refund", E)
+    ]
+    assert guardrails.check(text, "review", customer_text=customer, intent=intent) == []
+    assert _codes(guardrails.check(text, "review", customer_text=customer, intent="other")) == [
+        ("unsolicited_refund", E)
+    ]
+
+
 def test_blocking_keeps_only_errors() -> None:
     findings = guardrails.check("Бот тут. Вы сами виноваты", "chat")
     assert [f.code for f in guardrails.blocking(findings)] == ["ai_mention"]
     assert guardrails.blocking(guardrails.check("Вы сами виноваты", "chat")) == []
     assert guardrails.blocking([]) == []
+
+
+def _docstring_table() -> dict[str, tuple[str, str]]:
+    """finding → (public severity, chat severity) as the rules' docstring states them."""
+    table: dict[str, tuple[str, str]] = {}
+    for line in (rules.__doc__ or "").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"error|warning", cells[1]):
+            for code in re.findall(r"[a-z_]+", cells[0]):
+                table[code] = (cells[1], cells[2])
+    return table
+
+
+def test_the_docstring_table_is_the_code() -> None:
+    table = _docstring_table()
+    for channel in get_args(Channel):
+        column = 1 if channel == "chat" else 0
+        for code, severity in rules.SEVERITIES[channel].items():
+            assert table[code][column] == severity, (code, channel)
+    wording = rules.SEVERITIES["review"]
+    structural = {code: row for code, row in table.items() if code not in wording}
+    assert structural == {
+        "bidi_control": (E, E),
+        "empty": (E, E),
+        "too_long": (E, E),
+        "too_short": (E, "–"),
+    }
+    assert rules.LIMITS["chat"].min_length == 1  # "–": a one-character chat message is fine
+    assert {rule.code for rule in rules.RULES} | {"unsolicited_refund"} == set(
+        rules.SEVERITIES["review"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -68,17 +68,6 @@ SELLER_REPLIES = [
     ),
 ]
 
-AI_WORDS = re.compile(
-    r"(?<![а-яёa-z])(бот\w{0,3}|ии|ai|нейросет\w*|искусственн\w*\s+интеллект\w*|gpt)(?![а-яёa-z])",
-    re.IGNORECASE,
-)
-PROMISES = re.compile(r"гарантир|обеща|обязательно|100\s*%|никогда\s+не", re.IGNORECASE)
-BLAME = re.compile(
-    r"вы\s+сами|ваша\s+вина|по\s+вашей\s+вине|неправильн|невнимательн|надо\s+было|нужно\s+было",
-    re.IGNORECASE,
-)
-REFUND = re.compile(r"возврат|верн[её]т|вернуть|деньг|компенс|возмещ|обмен", re.IGNORECASE)
-
 
 def request(
     channel: Channel = "review",
@@ -147,14 +136,9 @@ def test_no_banned_wording_and_no_unsolicited_refund(extra: dict[str, object]) -
         assert draft.provider == "offline"
         assert draft.model is None
         assert draft.fallback_reason is None
-        assert not AI_WORDS.search(draft.text), draft.text
-        assert not PROMISES.search(draft.text), draft.text
-        assert not BLAME.search(draft.text), draft.text
-        if r.intent not in ("return_refund", "defect_quality"):
-            assert not REFUND.search(draft.text), (r.intent, draft.text)
         assert len(draft.text) <= MAX_LENGTH[r.channel]
-        findings = guardrails.check(draft.text, r.channel, customer_text=r.text)
-        assert guardrails.blocking(findings) == [], (draft.text, findings)
+        # No finding at all: refund talk only where the customer's text asked for it.
+        assert guardrails.check(draft.text, r.channel, customer_text=r.text) == [], draft.text
 
 
 @pytest.mark.parametrize(
@@ -240,11 +224,21 @@ def test_five_stars_thank_and_mention_the_pros() -> None:
     assert re.search(r"спасибо|благодар", draft.text, re.IGNORECASE)
 
 
-@pytest.mark.parametrize("pros", ["Нет", "-", "Ответил бот поддержки быстро", "Гарантия 2 года"])
+@pytest.mark.parametrize(
+    "pros",
+    [
+        "Нет",
+        "-",
+        "Ответил бот поддержки быстро",
+        "Гарантия 2 года",
+        "Продавец на связи в вотсапе",
+        "Скидку дали за отзыв",
+    ],
+)
 def test_pros_that_say_nothing_or_are_unsafe_are_not_quoted(pros: str) -> None:
     draft = offline.compose(request("review", "Хорошо", rating=5, pros=pros))
     assert "«" + pros not in draft.text
-    assert not AI_WORDS.search(draft.text)
+    assert guardrails.check(draft.text, "review", customer_text="Хорошо") == []
 
 
 @pytest.mark.parametrize("rating", [1, 2, 3])
@@ -302,7 +296,7 @@ def test_intent_is_classified_when_missing_and_unknown_intents_are_other() -> No
     missing = offline.compose(request("review", "Пришёл брак, шов разошёлся", None, 1))
     assert "«Покупки»" in missing.text
     unknown = offline.compose(request("review", "Всё отлично", "no_such_intent", 5))
-    assert not REFUND.search(unknown.text)
+    assert guardrails.check(unknown.text, "review", customer_text="Всё отлично") == []
 
 
 # --- grounding ------------------------------------------------------------------------------
@@ -388,6 +382,11 @@ def test_chat_takes_no_signature_from_public_replies() -> None:
         "Модель маломерит, гарантируем, что размер больше подойдёт идеально.",
         "Модель маломерит, вы сами неправильно выбрали размер по таблице.",
         "Модель маломерит, поэтому оформите возврат и закажите размер больше.",
+        "Модель маломерит, напишите в т е л е г р а м, подберём размер больше.",
+        "Модель маломерит, размер больше подберём по телефону 8 900 123-45-67.",
+        "Модель маломерит, таблица размеров на lumi-shop.ru, берите больше.",
+        "Модель маломерит, берите больше, а за отзыв дарим скидку на размер.",
+        "Модель маломерит, разницу за размер больше вернём на карту.",
     ],
 )
 def test_unsafe_sentences_of_previous_replies_are_not_reused(sentence: str) -> None:

@@ -176,6 +176,7 @@ async def test_success_returns_the_servers_text_with_grounding_sources(fake_llm:
     # The channel's publicity rules and the grounding are in the system prompt …
     assert "публичный ответ на отзыв" in system["content"]
     assert "ботом, ИИ" in system["content"]  # the rule never to mention AI
+    assert "Не указывай контакты и ссылки" in system["content"]  # the marketplace's own rules
     assert "Модель немного маломерит, берите на полразмера больше." in system["content"]
     assert "С уважением, команда Lumi" in system["content"]
     assert "размер и посадка (14)" in system["content"]
