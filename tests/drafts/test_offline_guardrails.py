@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.auth.service import Principal
+from app.auth.service import Credential, Principal
 from app.config import Settings
 from app.core.security import SecretBox
 from app.demo import service as demo_service
@@ -36,7 +36,9 @@ async def _draft_all(
     """Every item of the seller with the draft the service wrote for it."""
     seller = await session.get_one(Seller, seller_id)
     user = await factories.create_user(session, seller, email)
-    principal = Principal(user_id=user.id, seller_id=seller_id, role="operator")
+    principal = Principal(
+        user_id=user.id, seller_id=seller_id, role="operator", credential=Credential.SESSION
+    )
     box = SecretBox(settings.secrets_key.get_secret_value())
     drafted = []
     for item in await _items(session, seller_id):
