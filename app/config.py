@@ -1,10 +1,14 @@
 """Process-wide settings, read once from the environment (and an optional `.env`)."""
 
 from functools import lru_cache
-from typing import Literal
+from ipaddress import IPv6Address
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core import egress
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - a placeholder refused outside development
 
@@ -45,6 +49,14 @@ class Settings(BaseSettings):
     wb_buyer_chat_base_url: str = "https://buyer-chat-api.wildberries.ru"
     wb_statistics_base_url: str = "https://statistics-api.wildberries.ru"
 
+    # Outbound requests (app/core/egress.py): exact `scheme://host:port` origins, comma
+    # separated, that a purpose may reach although they are not public https addresses (the
+    # sandbox, a local LLM server). The draft provider's list may not name our own services.
+    egress_allow_marketplace: Annotated[list[str], NoDecode] = []
+    egress_allow_draft_provider: Annotated[list[str], NoDecode] = []
+    # The API's port on this host (`make run` listens there): a draft URL must never reach it.
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
     # How often beat looks for sellers due a sync (each seller has its own interval).
     sync_tick_seconds: float = Field(default=30.0, gt=0)
     # A sync holds its seller+channel lock this long past its last renewal; after a worker dies
@@ -67,6 +79,32 @@ class Settings(BaseSettings):
     # Where the embedded Postgres/Redis keep their data (git-ignored).
     data_dir: str = ".data"
 
+    @field_validator("egress_allow_marketplace", "egress_allow_draft_provider", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> list[str]:
+        entries = value.split(",") if isinstance(value, str) else value
+        return [egress.parse_origin(str(entry)) for entry in entries if str(entry).strip()]
+
+    @model_validator(mode="after")
+    def _draft_list_names_none_of_ours(self) -> "Settings":
+        ours = [(origin, "on EGRESS_ALLOW_MARKETPLACE") for origin in self.egress_allow_marketplace]
+        marketplace = ("wb_feedbacks_base_url", "wb_buyer_chat_base_url", "wb_statistics_base_url")
+        ours += [
+            (getattr(self, name), f"the marketplace endpoint {name.upper()}")
+            for name in marketplace
+        ]
+        ours += [(url, "the database (DATABASE_URL)") for url in [self.database_url] if url]
+        ours += [(url, "Redis (REDIS_URL)") for url in [self.redis_url] if url]
+        ours.append((f"http://127.0.0.1:{self.api_port}", "the API (API_PORT)"))
+        for entry in self.egress_allow_draft_provider:
+            for url, what in ours:
+                if _service(entry) == _service(url):
+                    raise ValueError(
+                        f"EGRESS_ALLOW_DRAFT_PROVIDER may not name {entry}: that is {what}, "
+                        "and a draft URL must never reach our own services"
+                    )
+        return self
+
     @model_validator(mode="after")
     def _refuse_placeholders_outside_dev(self) -> "Settings":
         if self.env == "production":
@@ -86,6 +124,27 @@ class Settings(BaseSettings):
         if not self.redis_url:
             raise RuntimeError("REDIS_URL is not set (make run starts an embedded Redis)")
         return self.redis_url
+
+
+# Default ports of the URLs we compare (a service is its host and port, whatever the scheme).
+_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "redis": 6379, "rediss": 6379}
+
+
+def _service(url: str) -> tuple[str, int | None]:
+    """(host, port) of a URL; every name and address of this machine count as one host."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    address = egress.numeric_address(host)
+    if isinstance(address, IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    local = host == "localhost" or host.endswith(".localhost")
+    if local or (address is not None and (address.is_loopback or address.is_unspecified)):
+        host = "this machine"
+    try:
+        port = parts.port
+    except ValueError:  # out of range: no service
+        port = None
+    return host, port or _PORTS.get(parts.scheme.split("+")[0])
 
 
 @lru_cache

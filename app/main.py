@@ -11,6 +11,7 @@ from app.auth.service import principal_cache
 from app.config import Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.db import Database, create_engine
+from app.core.egress import EgressPolicy
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
@@ -30,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = create_engine(settings, pre_ping=False)
         app.state.database = Database(app.state.engine)
         app.state.redis = create_redis(settings.require_redis_url())
+        # Where outbound requests may go (app/core/egress.py); tests inject their DNS here.
+        app.state.egress = EgressPolicy.from_settings(settings)
         # Marketplace HTTP transport for the API's own calls (token checks); tests set the
         # sandbox's httpx.ASGITransport here, production leaves it None (the network).
         app.state.marketplace_transport = None

@@ -46,6 +46,7 @@ from app.auth import service as auth_service
 from app.auth.service import Credential, Principal
 from app.connectors.wildberries.client import WildberriesClient
 from app.core.db import create_sessionmaker
+from app.core.egress import EgressPolicy
 from app.core.ratelimit import CHAT, FEEDBACKS, RateLimiter
 from app.core.redis import create_redis
 from app.dispatch import service as dispatch_service
@@ -569,6 +570,7 @@ class Bench(Harness):
                     limiter=RateLimiter(redis),
                     feedbacks_url=self.sandbox.url,
                     chat_url=self.sandbox.url,
+                    policy=EgressPolicy.from_settings(self.settings),
                 )
                 samples.append((time.process_time() - started) * 1000)
                 await client.aclose()

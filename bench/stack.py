@@ -510,6 +510,7 @@ class Harness:
             wb_feedbacks_base_url=sandbox.url,
             wb_buyer_chat_base_url=sandbox.url,
             wb_statistics_base_url=sandbox.url,
+            egress_allow_marketplace=[sandbox.url],
         )
         self.box = SecretBox(secrets_key)
         self.engine: AsyncEngine = create_engine(self.settings, pool_size=2)
@@ -533,6 +534,7 @@ class Harness:
             "WB_FEEDBACKS_BASE_URL": self.sandbox.url,
             "WB_BUYER_CHAT_BASE_URL": self.sandbox.url,
             "WB_STATISTICS_BASE_URL": self.sandbox.url,
+            "EGRESS_ALLOW_MARKETPLACE": self.sandbox.url,
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
             **extra,

@@ -33,6 +33,7 @@ import app.models  # noqa: F401 - every table in the metadata, or foreign keys c
 from app.connectors.wildberries import mapping
 from app.connectors.wildberries.client import WildberriesClient
 from app.connectors.wildberries.schemas import Chat, ChatEvent
+from app.core.egress import EgressPolicy
 from app.core.ratelimit import CHAT, FEEDBACKS, MARKETPLACE_LIMITS, Limit, RateLimiter
 from app.core.redis import create_redis
 from app.sellers import service as sellers_service
@@ -426,6 +427,7 @@ class Bench(Harness):
             limiter=RateLimiter(redis),
             feedbacks_url=self.sandbox.url,
             chat_url=self.sandbox.url,
+            policy=EgressPolicy.from_settings(self.settings),
             limits={FEEDBACKS: unlimited, CHAT: unlimited},
         )
         runs = median.by_channel()

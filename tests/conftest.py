@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.config import Settings, get_settings
 from app.core.db import Database, create_engine
+from app.core.egress import EgressPolicy
 from app.core.redis import create_redis
 from app.main import create_app
+from tests import egress
 from tests.marketplace import SANDBOX_URL, Marketplace, wire
 from tests.services import Services, alembic, recreate_database, start_services
 
@@ -42,6 +44,9 @@ def settings(services: Services) -> Iterator[Settings]:
         secrets_key=Fernet.generate_key().decode(),
         jwt_secret="test-jwt-secret-with-enough-entropy-0123456789",
         heartbeat_max_age_seconds=60,
+        # The in-process sandbox (tests/marketplace.py, tests/sync/sandbox.py), as `make run`
+        # allows its sandbox.
+        egress_allow_marketplace=[SANDBOX_URL],
     )
     for key, value in saved.items():
         if value is None:
@@ -122,6 +127,7 @@ async def app(
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         app.state.database = InTestTransaction(session, connection)
+        app.state.egress = EgressPolicy.from_settings(settings, egress.FakeDns(egress.MARKETPLACE))
         yield app
 
 

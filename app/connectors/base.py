@@ -13,6 +13,11 @@ class BadRequest(ConnectorError):
     """The marketplace refused the request itself (400/404/422). Retrying will not help."""
 
 
+class PolicyRefused(ConnectorError):
+    """Our outbound request policy refused the marketplace's address (app/core/egress.py):
+    nothing was sent. A configuration error; retrying will not help until it is fixed."""
+
+
 class TransientError(ConnectorError):
     """5xx, timeouts, 429s or maintenance that outlasted our bounded retries."""
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.config import Settings
 from app.core.db import Database
+from app.core.egress import EgressPolicy
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -28,6 +29,11 @@ async def get_engine(request: Request) -> AsyncEngine:
 async def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
+
+
+async def get_egress(request: Request) -> EgressPolicy:
+    egress: EgressPolicy = request.app.state.egress
+    return egress
 
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -52,5 +58,6 @@ async def get_read_connection(request: Request) -> AsyncIterator[AsyncConnection
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
+EgressDep = Annotated[EgressPolicy, Depends(get_egress)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadConnection = Annotated[AsyncConnection, Depends(get_read_connection, scope="function")]

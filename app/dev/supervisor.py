@@ -15,7 +15,6 @@ from app.config import get_settings
 from app.dev.embedded import EmbeddedPostgres, EmbeddedRedis, die_with_parent
 
 API_HOST = "127.0.0.1"
-API_PORT = int(os.environ.get("API_PORT", "8000"))
 EMBEDDED_PG_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
 EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "63799"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8100"))
@@ -139,7 +138,8 @@ class Stack:
         subprocess.run(demo, env=env, check=True)  # noqa: S603 - our own argv
 
     def _start_sandbox(self, env: dict[str, str]) -> str:
-        """Start the marketplace sandbox with a demo seller; point the connectors at it."""
+        """Start the marketplace sandbox with a demo seller; point the connectors at it and let
+        them (only them) reach it."""
         sandbox = Child(
             "sandbox",
             [sys.executable, "-m", "app.sandbox", "--host", API_HOST,
@@ -153,6 +153,8 @@ class Stack:
         url = f"http://{API_HOST}:{SANDBOX_PORT}"
         for name in ("WB_FEEDBACKS_BASE_URL", "WB_BUYER_CHAT_BASE_URL", "WB_STATISTICS_BASE_URL"):
             env[name] = url
+        allowed = [*self.settings.egress_allow_marketplace, url]
+        env["EGRESS_ALLOW_MARKETPLACE"] = ",".join(allowed)
         say("stack", f"marketplace sandbox on {url} (admin: {url}/docs)")
         return sandbox.lines[0].removeprefix(SANDBOX_TOKEN_PREFIX).strip()
 
@@ -162,7 +164,8 @@ class Stack:
         self.data.mkdir(parents=True, exist_ok=True)
         services = [
             Child("api", [py, "-m", "uvicorn", "--factory", "app.main:asgi",
-                          "--host", API_HOST, "--port", str(API_PORT), "--no-access-log"]),
+                          "--host", API_HOST, "--port", str(self.settings.api_port),
+                          "--no-access-log"]),
             Child("worker", [py, "-m", "celery", "-A", "app.worker.celery_app", "worker",
                              "--loglevel", "INFO", "--concurrency", "2", "-n", "worker@%h"]),
             Child("beat", [py, "-m", "celery", "-A", "app.worker.celery_app", "beat",
@@ -173,7 +176,7 @@ class Stack:
             self.children.append(child)
 
     def _banner(self) -> None:
-        base = f"http://{API_HOST}:{API_PORT}"
+        base = f"http://{API_HOST}:{self.settings.api_port}"
         for line in (
             f"API        {base}   (docs: {base}/docs, readiness: {base}/readyz)",
             f"Inbox      GET {base}/api/v1/interactions?limit=5  (after login, bearer token)",

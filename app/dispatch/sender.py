@@ -26,6 +26,7 @@ from app.connectors.base import AuthError, BadRequest, ConnectorError, MaybeDeli
 from app.connectors.wildberries.client import WildberriesClient
 from app.core import locks
 from app.core.db import transaction
+from app.core.egress import EgressPolicy
 from app.core.ratelimit import RateLimiter, RateLimitTimeout
 from app.dispatch import quality, repository
 from app.dispatch.models import OutboundReply
@@ -102,6 +103,7 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
                 limiter=RateLimiter(deps.redis),
                 feedbacks_url=deps.settings.wb_feedbacks_base_url,
                 chat_url=deps.settings.wb_buyer_chat_base_url,
+                policy=EgressPolicy.from_settings(deps.settings),
                 limits=limits,
                 transport=deps.transport,
                 # A failed check fails the attempt soon: the sweeper retries it with backoff.

@@ -2,11 +2,13 @@
 
 POST `{base_url}/chat/completions` with a Russian system prompt (the channel's publicity rules and
 the grounding: the seller's previous replies on the product and its typical intents) and the
-customer's text as the user message. Any failure (timeout, connection error, non-2xx, malformed
-JSON, empty content) returns the fallback provider's draft with `fallback_reason` saying what
-went wrong; this provider never raises for a bad remote service. The API key is sent only in the
-Authorization header: it is never logged, never part of a reason, a source or a repr, and the
-remote error body (which may echo the key) is not repeated either.
+customer's text as the user message, under the outbound request policy (purpose draft_provider;
+redirects are not followed). Any failure (refused by policy, timeout, connection failed, non-2xx,
+malformed response, empty content) returns the fallback provider's draft with `fallback_reason`
+naming the failure's class, never an exception's text or an address; this provider never raises
+for a bad remote service. The API key is sent only in the Authorization header: it is never
+logged, never part of a reason, a source or a repr, and the remote error body (which may echo the
+key) is not repeated either.
 """
 
 import asyncio
@@ -18,7 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
-from app.core.http import tls_context
+from app.core import egress
 from app.drafts.offline import OfflineProvider
 from app.drafts.providers import (
     MAX_LENGTH,
@@ -96,6 +98,7 @@ class OpenAICompatProvider:
         base_url: str,
         model: str,
         api_key: str | None,
+        policy: egress.EgressPolicy,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         fallback: DraftProvider = DEFAULT_FALLBACK,
@@ -103,6 +106,7 @@ class OpenAICompatProvider:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._api_key = api_key or None
+        self._policy = policy
         self.timeout = timeout
         self._transport = transport
         self._fallback = fallback
@@ -118,8 +122,9 @@ class OpenAICompatProvider:
             text = _clean(content, MAX_LENGTH[request.channel])
         except ProviderError as exc:
             return await self._fall_back(request, str(exc))
-        except Exception as exc:  # never raise for a remote failure; the type says enough
-            return await self._fall_back(request, f"{type(exc).__name__}")
+        except Exception:  # a bug of ours: logged in full, the caller gets the offline draft
+            logger.exception("draft provider failed unexpectedly")
+            return await self._fall_back(request, "unexpected error")
         return DraftResult(
             text=text, provider=self.name, model=self.model, sources=sources, fallback_reason=None
         )
@@ -137,26 +142,21 @@ class OpenAICompatProvider:
         body = {"model": self.model, "messages": messages}
         client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
-            transport=self._transport,
+            # Checks every request; leaves an injected transport (the caller's) open.
+            transport=self._policy.transport(egress.Purpose.DRAFT_PROVIDER, self._transport),
             headers=headers,
-            verify=tls_context(),
         )
         try:
             # httpx times each phase; the deadline bounds the whole exchange (a slow trickle too).
             async with asyncio.timeout(self.timeout):
                 response = await client.post(f"{self.base_url}/chat/completions", json=body)
-        except (TimeoutError, httpx.TimeoutException):
-            raise ProviderError(f"timeout after {self.timeout} s") from None
-        except httpx.ConnectError:
-            raise ProviderError("connection error") from None
-        except httpx.HTTPError as exc:
-            raise ProviderError(f"request error ({type(exc).__name__})") from None
+        except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, egress.Refused) as exc:
+            raise ProviderError(egress.failure(exc)) from None
         finally:
-            if self._transport is None:  # an injected transport belongs to the caller
-                await client.aclose()
+            await client.aclose()
         if not response.is_success:
             # The body is not repeated: some servers echo (part of) the key in errors.
-            raise ProviderError(f"HTTP {response.status_code}")
+            raise ProviderError(egress.http_status(response.status_code))
         return _content(response.content)
 
 
@@ -164,13 +164,13 @@ def _content(raw: bytes) -> str:
     try:
         payload: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ProviderError("malformed JSON response") from None
+        raise ProviderError(egress.MALFORMED) from None
     try:
         content = payload["choices"][0]["message"]["content"]
     except (KeyError, IndexError, TypeError):
-        raise ProviderError("unexpected response shape (no choices[0].message.content)") from None
+        raise ProviderError(f"{egress.MALFORMED} (no choices[0].message.content)") from None
     if not isinstance(content, str):
-        raise ProviderError("unexpected response shape (content is not text)")
+        raise ProviderError(f"{egress.MALFORMED} (content is not text)")
     return content
 
 

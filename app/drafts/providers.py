@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, get_args
 
+from app.core.egress import EgressPolicy
 from app.drafts.guardrails import Channel as Channel
 from app.drafts.guardrails import max_length
 
@@ -100,13 +101,15 @@ def provider_for(
     model: str | None,
     base_url: str | None,
     api_key: str | None,
+    policy: EgressPolicy,
     timeout: float = 10.0,
 ) -> DraftProvider:
     """The provider named in the seller's settings (`draft_provider`).
 
-    `api_key` is the decrypted key. An `openai_compat` setting without a base URL or a model
-    yields a provider that always falls back to offline and says why; an unknown kind is a
-    programming error (the settings schema only allows the two names).
+    `api_key` is the decrypted key; `policy` says where a remote provider may be called. An
+    `openai_compat` setting without a base URL or a model yields a provider that always falls
+    back to offline and says why; an unknown kind is a programming error (the settings schema
+    only allows the two names).
     """
     # Imported here: both modules import the types above.
     from app.drafts.offline import OfflineProvider
@@ -122,5 +125,5 @@ def provider_for(
             return MisconfiguredProvider(
                 f"openai_compat not configured: no {' and no '.join(unset)}"
             )
-        return OpenAICompatProvider(base_url, model, api_key, timeout=timeout)
+        return OpenAICompatProvider(base_url, model, api_key, policy, timeout=timeout)
     raise ValueError(f"unknown draft provider {kind!r}")

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
+from app.core.egress import EgressPolicy
 from app.core.security import SecretBox
 from app.drafts import guardrails
 from app.drafts.models import Draft
@@ -24,7 +25,11 @@ CHAT_MESSAGES = 5
 
 
 async def generate(
-    session: AsyncSession, principal: Principal, interaction_id: int, secrets: SecretBox
+    session: AsyncSession,
+    principal: Principal,
+    interaction_id: int,
+    secrets: SecretBox,
+    policy: EgressPolicy,
 ) -> Draft:
     interaction = await get_interaction(session, principal.seller_id, interaction_id)
     request = await _request(session, interaction)
@@ -39,6 +44,7 @@ async def generate(
         model=prefs.draft_model if prefs else None,
         base_url=prefs.draft_base_url if prefs else None,
         api_key=api_key,
+        policy=policy,
     )
     result = await provider.draft(request)
     customer_text = " ".join(t for t in (request.text, request.pros, request.cons) if t)

@@ -3,7 +3,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
-from app.core.deps import SettingsDep
+from app.core.deps import EgressDep, SettingsDep
 from app.core.security import SecretBox
 from app.sellers.marketplace import TokenChecker
 
@@ -13,13 +13,16 @@ async def get_secret_box(request: Request) -> SecretBox:
     return box
 
 
-async def get_token_checker(request: Request, settings: SettingsDep) -> TokenChecker:
-    """Pings `WB_FEEDBACKS_BASE_URL`; through `app.state.marketplace_transport` when one is set
-    (tests: the in-process sandbox), else over the network."""
+async def get_token_checker(
+    request: Request, settings: SettingsDep, policy: EgressDep
+) -> TokenChecker:
+    """Pings `WB_FEEDBACKS_BASE_URL` under the outbound policy; through
+    `app.state.marketplace_transport` when one is set (tests: the in-process sandbox), else over
+    the network."""
     transport: httpx.AsyncBaseTransport | None = getattr(
         request.app.state, "marketplace_transport", None
     )
-    return TokenChecker(settings.wb_feedbacks_base_url, transport)
+    return TokenChecker(settings.wb_feedbacks_base_url, policy, transport)
 
 
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

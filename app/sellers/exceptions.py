@@ -48,6 +48,15 @@ class MarketplaceNotSupported(AppError):
     code = "marketplace_not_supported"
 
 
+class DraftUrlRefused(AppError):
+    """`draft_base_url` is refused by the outbound request policy (app/core/egress.py): not
+    https in production, or its host is not public addresses only. Nothing was stored; the
+    error never names an address."""
+
+    status_code = 422
+    code = "refused_by_policy"
+
+
 class SettingsInvalid(AppError):
     """The settings a PATCH would leave are inconsistent (e.g. openai_compat without a model).
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.core.http import tls_context
+from app.core import egress
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +37,11 @@ class PingResult:
 
 @dataclass(frozen=True)
 class TokenChecker:
-    """Pings the feedbacks host with a token. `transport` is None in production; tests pass the
-    in-process sandbox (`httpx.ASGITransport`)."""
+    """Pings the feedbacks host with a token, under the outbound policy (purpose marketplace).
+    `transport` is None in production; tests pass the in-process sandbox (`httpx.ASGITransport`)."""
 
     feedbacks_url: str
+    policy: egress.EgressPolicy
     transport: httpx.AsyncBaseTransport | None = None
     timeout: float = PING_TIMEOUT_SECONDS
 
@@ -53,18 +54,17 @@ class TokenChecker:
             async with (
                 asyncio.timeout(self.timeout),
                 httpx.AsyncClient(
-                    transport=self.transport, timeout=self.timeout, verify=tls_context()
+                    transport=self.policy.transport(egress.Purpose.MARKETPLACE, self.transport),
+                    timeout=self.timeout,
                 ) as client,
             ):
                 response = await client.get(
                     url, headers={"Authorization": token, "Accept": "application/json"}
                 )
-        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
-            logger.warning("marketplace ping failed: %s", type(exc).__name__)
-            kind = (
-                "timed out" if isinstance(exc, TimeoutError | httpx.TimeoutException) else "failed"
-            )
-            return PingResult(Outcome.UNREACHABLE, f"the marketplace check {kind}")
+        except (httpx.HTTPError, httpx.InvalidURL, egress.Refused, TimeoutError) as exc:
+            why = egress.failure(exc)
+            logger.warning("marketplace ping failed: %s", why)
+            return PingResult(Outcome.UNREACHABLE, f"the marketplace check failed: {why}")
         return _classify(response)
 
 
@@ -72,7 +72,9 @@ def _classify(response: httpx.Response) -> PingResult:
     status = response.status_code
     if status in (401, 403):
         return PingResult(
-            Outcome.REJECTED, f"the marketplace rejected the token (HTTP {status})", status
+            Outcome.REJECTED,
+            f"the marketplace rejected the token ({egress.http_status(status)})",
+            status,
         )
     if status == 429:
         return PingResult(
@@ -84,9 +86,8 @@ def _classify(response: httpx.Response) -> PingResult:
     if status == 200 and _says_ok(response):
         return PingResult(Outcome.OK, "ok", status)
     logger.warning("marketplace ping answered HTTP %s", status)
-    return PingResult(
-        Outcome.UNREACHABLE, f"the marketplace answered the token check with HTTP {status}", status
-    )
+    why = egress.http_status(status) if status != 200 else egress.MALFORMED
+    return PingResult(Outcome.UNREACHABLE, f"the marketplace check failed: {why}", status)
 
 
 def _says_ok(response: httpx.Response) -> bool:

@@ -4,7 +4,7 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from app.auth.dependencies import CurrentPrincipal
-from app.core.deps import SessionDep
+from app.core.deps import EgressDep, SessionDep
 from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
 from app.core.schemas import Id, Page
 from app.sellers import repository, service
@@ -55,9 +55,12 @@ async def update_settings(
     principal: CurrentPrincipal,
     session: SessionDep,
     box: SecretBoxDep,
+    policy: EgressDep,
 ) -> SellerSettingsRead:
-    """Partial update: only the fields sent change (merge rules in the request schema)."""
-    row = await service.update_settings(session, box, principal.seller_id, body)
+    """Partial update: only the fields sent change (merge rules in the request schema).
+    A `draft_base_url` that the outbound request policy refuses (not https in production, or
+    not public addresses only) is 422 `refused_by_policy`."""
+    row = await service.update_settings(session, box, policy, principal.seller_id, body)
     return SellerSettingsRead.from_row(row)
 
 

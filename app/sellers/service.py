@@ -4,10 +4,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import egress
 from app.core.errors import Conflict, NotFound
 from app.core.security import SecretBox
 from app.sellers import repository
 from app.sellers.exceptions import (
+    DraftUrlRefused,
     MarketplaceNotSupported,
     MarketplaceRateLimited,
     MarketplaceTokenRefused,
@@ -227,10 +229,17 @@ async def get_settings(session: AsyncSession, seller_id: int) -> SellerSettings:
 
 
 async def update_settings(
-    session: AsyncSession, box: SecretBox, seller_id: int, patch: SellerSettingsUpdate
+    session: AsyncSession,
+    box: SecretBox,
+    egress_policy: egress.EgressPolicy,
+    seller_id: int,
+    patch: SellerSettingsUpdate,
 ) -> SellerSettings:
     """Apply a partial update (see `SellerSettingsUpdate` for the merge rules) under a row lock,
-    so two concurrent PATCHes of different SLA channels both land."""
+    so two concurrent PATCHes of different SLA channels both land. A draft base URL is checked
+    against the outbound request policy first (and again at every use: DNS changes)."""
+    if patch.draft_base_url is not None:
+        await _check_draft_url(egress_policy, str(patch.draft_base_url))
     row = await repository.get_settings(session, seller_id=seller_id, for_update=True)
     sent = patch.model_fields_set
     if "sla_targets" in sent:
@@ -277,6 +286,21 @@ async def update_settings(
     await session.flush()
     await session.refresh(row)  # updated_at is set by the database
     return row
+
+
+async def _check_draft_url(egress_policy: egress.EgressPolicy, url: str) -> None:
+    try:
+        await egress_policy.check(egress.Purpose.DRAFT_PROVIDER, url)
+    except egress.Refused as exc:
+        reason = str(exc)
+    except egress.Unresolved:  # told apart from a private address, it would map internal names
+        reason = egress.NOT_PUBLIC
+    else:
+        return
+    raise DraftUrlRefused(
+        f"draft_base_url is {egress.REFUSED}: {reason}",
+        details=[{"loc": ["body", "draft_base_url"], "msg": reason, "type": "refused_by_policy"}],
+    )
 
 
 def _merge(stored: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from app.connectors.wildberries.client import WildberriesClient
 from app.connectors.wildberries.mapping import SellerContext
 from app.core import locks
 from app.core.db import transaction
+from app.core.egress import EgressPolicy
 from app.core.ratelimit import Limit, RateLimiter
 from app.core.security import SecretBox
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
@@ -202,6 +203,7 @@ async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full:
         limiter=RateLimiter(deps.redis),
         feedbacks_url=deps.settings.wb_feedbacks_base_url,
         chat_url=deps.settings.wb_buyer_chat_base_url,
+        policy=EgressPolicy.from_settings(deps.settings),
         limits=limits,
         transport=deps.transport,
     )

@@ -160,6 +160,7 @@ def workers(
         "SECRETS_KEY": settings.secrets_key.get_secret_value(),
         "WB_FEEDBACKS_BASE_URL": sandbox_url,
         "WB_BUYER_CHAT_BASE_URL": sandbox_url,
+        "EGRESS_ALLOW_MARKETPLACE": sandbox_url,
         "ENV": "test",
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "WARNING",

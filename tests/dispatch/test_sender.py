@@ -186,13 +186,14 @@ async def _land_then_die(outbox: Outbox, reply_id: int, item: Interaction) -> No
 
 async def _deliver_directly(outbox: Outbox, reply: OutboundReply, interaction: Interaction) -> None:
     from app.connectors.wildberries.client import WildberriesClient
+    from app.core.egress import EgressPolicy
     from app.core.ratelimit import RateLimiter
 
     settings = outbox.deps.settings
     async with WildberriesClient(
         token=outbox.env.token, seller_id=reply.seller_id, limiter=RateLimiter(outbox.deps.redis),
         feedbacks_url=settings.wb_feedbacks_base_url, chat_url=settings.wb_buyer_chat_base_url,
-        transport=outbox.deps.transport,
+        policy=EgressPolicy.from_settings(settings), transport=outbox.deps.transport,
     ) as client:  # fmt: skip
         await sender._deliver(client, reply, interaction)
 
@@ -314,3 +315,24 @@ async def test_a_question_answer_hidden_by_moderation_is_waited_for_not_resent(
     assert found == "sent"
     assert (await outbox.reply(reply_id)).confirmed_by == "found"
     assert (await outbox.deliveries())["question"] == {item.external_id: 1}
+
+
+async def test_a_marketplace_address_the_policy_refuses_is_never_called(outbox: Outbox) -> None:
+    """WB_* pointing at an address that is not on the marketplace allow-list: the reply fails
+    (and is retried later) without a request reaching the marketplace."""
+    inside = "http://127.0.0.1:8100"  # not allow-listed here (the test's sandbox is http://sandbox)
+    outbox.deps.settings = outbox.deps.settings.model_copy(
+        update={"wb_feedbacks_base_url": inside, "wb_buyer_chat_base_url": inside}
+    )
+    item = await outbox.item("review")
+    reply_id = await outbox.queue(item)
+    await outbox.env.admin.delete(f"/_sandbox/sellers/{outbox.env.sandbox_id}/requests")
+
+    assert await sender.send(outbox.deps, reply_id) == "failed"
+
+    reply = await outbox.reply(reply_id)
+    assert reply.last_error == f"refused by policy on POST {inside}/api/v1/feedbacks/answer"
+    assert reply.uncertain_since is None  # nothing was sent, so nothing may have landed
+    log = await outbox.env.admin.get(f"/_sandbox/sellers/{outbox.env.sandbox_id}/requests")
+    assert log.json()["total"] == 0
+    assert (await outbox.deliveries())["review"] == {}

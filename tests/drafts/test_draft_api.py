@@ -3,13 +3,15 @@
 import socket
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.egress import Purpose
 from app.interactions.models import InteractionEvent
 from app.sellers.models import Seller
-from tests import factories
+from tests import egress, factories
 
 
 @pytest.fixture
@@ -52,12 +54,13 @@ async def test_offline_draft_is_grounded_checked_and_kept_on_the_card(
 
 
 async def test_a_failing_remote_provider_falls_back_and_says_why(
-    client: AsyncClient, session: AsyncSession, shop: tuple[Seller, dict[str, str]]
+    client: AsyncClient, session: AsyncSession, shop: tuple[Seller, dict[str, str]], app: FastAPI
 ) -> None:
     seller, headers = shop
     with socket.socket() as sock:  # a port nobody listens on: connection refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    egress.allow(app, Purpose.DRAFT_PROVIDER, f"http://127.0.0.1:{port}")  # a local LLM server
     settings = await client.patch(
         "/api/v1/settings",
         json={"draft_provider": "openai_compat", "draft_model": "m",
@@ -74,7 +77,7 @@ async def test_a_failing_remote_provider_falls_back_and_says_why(
     assert response.status_code == 200, response.text
     draft = response.json()
     assert draft["provider"] == "offline"
-    assert draft["fallback_reason"].startswith("openai_compat failed")
+    assert draft["fallback_reason"] == "openai_compat failed: connection failed"
     assert "sk-secret-1" not in response.text
 
 

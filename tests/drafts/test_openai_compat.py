@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.core.egress import EgressPolicy, Purpose, parse_origin
 from app.drafts.offline import OfflineProvider
 from app.drafts.openai_compat import MisconfiguredProvider, OpenAICompatProvider, build_messages
 from app.drafts.providers import DraftRequest, DraftResult, PreviousReply, provider_for
@@ -123,6 +124,15 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def allowing(*urls: str) -> EgressPolicy:
+    """The policy of a deployment that puts these local servers on the draft allow-list."""
+    origins = frozenset(parse_origin(str(httpx.URL(url).copy_with(path="/"))) for url in urls)
+    return EgressPolicy(https_only=False, allow={Purpose.DRAFT_PROVIDER: origins})
+
+
+NOWHERE = EgressPolicy(https_only=False)  # an empty allow-list: only public addresses
+
+
 def draft_request(channel: str = "review") -> DraftRequest:
     return DraftRequest(
         channel=channel,  # type: ignore[arg-type]
@@ -151,7 +161,9 @@ def assert_no_key(result: DraftResult) -> None:
 
 
 async def test_success_returns_the_servers_text_with_grounding_sources(fake_llm: FakeLLM) -> None:
-    provider = OpenAICompatProvider(fake_llm.base_url("ok"), MODEL, KEY, timeout=5)
+    provider = OpenAICompatProvider(
+        fake_llm.base_url("ok"), MODEL, KEY, allowing(fake_llm.url), timeout=5
+    )
     result = await provider.draft(draft_request())
 
     assert result.text == REPLY
@@ -191,7 +203,9 @@ async def test_success_returns_the_servers_text_with_grounding_sources(fake_llm:
 
 
 async def test_no_key_no_authorization_header(fake_llm: FakeLLM) -> None:
-    provider = OpenAICompatProvider(fake_llm.base_url("ok") + "/", MODEL, None, timeout=5)
+    provider = OpenAICompatProvider(
+        fake_llm.base_url("ok") + "/", MODEL, None, allowing(fake_llm.url), timeout=5
+    )
     result = await provider.draft(draft_request("chat"))
     assert result.text == REPLY
     sent = fake_llm.last("ok")
@@ -203,20 +217,22 @@ async def test_no_key_no_authorization_header(fake_llm: FakeLLM) -> None:
 @pytest.mark.parametrize(
     ("scenario", "reason"),
     [
-        ("error500", "openai_compat failed: HTTP 500"),
-        ("unauthorized", "openai_compat failed: HTTP 401"),
-        ("malformed", "openai_compat failed: malformed JSON response"),
+        ("error500", "openai_compat failed: HTTP status 500"),
+        ("unauthorized", "openai_compat failed: HTTP status 401"),
+        ("malformed", "openai_compat failed: malformed response"),
         ("empty", "openai_compat failed: empty reply"),
-        ("no_choices", "openai_compat failed: unexpected response shape"),
-        ("null_content", "openai_compat failed: unexpected response shape"),
-        ("missing", "openai_compat failed: HTTP 404"),
+        ("no_choices", "openai_compat failed: malformed response"),
+        ("null_content", "openai_compat failed: malformed response"),
+        ("missing", "openai_compat failed: HTTP status 404"),
     ],
 )
 async def test_failures_fall_back_to_offline_with_a_reason(
     fake_llm: FakeLLM, scenario: str, reason: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     request = draft_request()
-    provider = OpenAICompatProvider(fake_llm.base_url(scenario), MODEL, KEY, timeout=5)
+    provider = OpenAICompatProvider(
+        fake_llm.base_url(scenario), MODEL, KEY, allowing(fake_llm.url), timeout=5
+    )
     with caplog.at_level(logging.WARNING, logger="app.drafts.openai_compat"):
         result = await provider.draft(request)
 
@@ -232,12 +248,14 @@ async def test_failures_fall_back_to_offline_with_a_reason(
 
 
 async def test_slow_server_times_out_and_falls_back(fake_llm: FakeLLM) -> None:
-    provider = OpenAICompatProvider(fake_llm.base_url("slow"), MODEL, KEY, timeout=0.2)
+    provider = OpenAICompatProvider(
+        fake_llm.base_url("slow"), MODEL, KEY, allowing(fake_llm.url), timeout=0.2
+    )
     started = time.monotonic()
     result = await provider.draft(draft_request())
     elapsed = time.monotonic() - started
 
-    assert result.fallback_reason == "openai_compat failed: timeout after 0.2 s"
+    assert result.fallback_reason == "openai_compat failed: timeout"
     assert result.provider == "offline"
     assert result.text == OfflineProvider().compose(draft_request()).text
     assert elapsed < 0.9  # the server answers after 1 s
@@ -246,28 +264,33 @@ async def test_slow_server_times_out_and_falls_back(fake_llm: FakeLLM) -> None:
 
 async def test_connection_refused_falls_back() -> None:
     url = f"http://127.0.0.1:{unused_port()}/v1"
-    result = await OpenAICompatProvider(url, MODEL, KEY, timeout=2).draft(draft_request())
-    assert result.fallback_reason == "openai_compat failed: connection error"
+    provider = OpenAICompatProvider(url, MODEL, KEY, allowing(url), timeout=2)
+    result = await provider.draft(draft_request())
+    assert result.fallback_reason == "openai_compat failed: connection failed"
     assert result.provider == "offline"
     assert_no_key(result)
 
 
 async def test_invalid_base_url_falls_back_instead_of_raising() -> None:
-    result = await OpenAICompatProvider("ftp://nowhere/v1", MODEL, KEY).draft(draft_request())
-    assert result.fallback_reason is not None
-    assert result.fallback_reason.startswith("openai_compat failed: ")
+    provider = OpenAICompatProvider("ftp://nowhere/v1", MODEL, KEY, NOWHERE)
+    result = await provider.draft(draft_request())
+    assert result.fallback_reason == "openai_compat failed: refused by policy"
     assert result.provider == "offline"
 
 
 async def test_reasoning_block_and_wrapping_quotes_are_stripped(fake_llm: FakeLLM) -> None:
-    provider = OpenAICompatProvider(fake_llm.base_url("think"), MODEL, KEY, timeout=5)
+    provider = OpenAICompatProvider(
+        fake_llm.base_url("think"), MODEL, KEY, allowing(fake_llm.url), timeout=5
+    )
     result = await provider.draft(draft_request())
     assert result.text == REPLY
     assert result.fallback_reason is None
 
 
 async def test_overlong_chat_reply_is_cut_at_a_sentence(fake_llm: FakeLLM) -> None:
-    provider = OpenAICompatProvider(fake_llm.base_url("long"), MODEL, KEY, timeout=5)
+    provider = OpenAICompatProvider(
+        fake_llm.base_url("long"), MODEL, KEY, allowing(fake_llm.url), timeout=5
+    )
     result = await provider.draft(draft_request("chat"))
     assert result.provider == "openai_compat"
     assert len(result.text) <= 1000
@@ -282,10 +305,10 @@ async def test_custom_fallback_provider_is_used() -> None:
             return DraftResult("Запасной ответ.", self.name, None, [], None)
 
     url = f"http://127.0.0.1:{unused_port()}/v1"
-    provider = OpenAICompatProvider(url, MODEL, KEY, fallback=Canned())
+    provider = OpenAICompatProvider(url, MODEL, KEY, allowing(url), fallback=Canned())
     result = await provider.draft(draft_request())
     assert (result.text, result.provider) == ("Запасной ответ.", "canned")
-    assert result.fallback_reason == "openai_compat failed: connection error"
+    assert result.fallback_reason == "openai_compat failed: connection failed"
 
 
 async def test_an_injected_transport_is_used_and_left_open() -> None:
@@ -296,7 +319,8 @@ async def test_an_injected_transport_is_used_and_left_open() -> None:
         return httpx.Response(200, json=_completion("Ответ через транспорт."))
 
     transport = httpx.MockTransport(handler)
-    provider = OpenAICompatProvider("http://llm.test/v1", MODEL, None, transport=transport)
+    policy = allowing("http://llm.test")
+    provider = OpenAICompatProvider("http://llm.test/v1", MODEL, None, policy, transport=transport)
     first = await provider.draft(draft_request())
     second = await provider.draft(draft_request())
     assert first.text == second.text == "Ответ через транспорт."
@@ -315,7 +339,7 @@ def test_prompt_without_grounding_has_no_sources() -> None:
 
 
 def test_repr_hides_the_key() -> None:
-    provider = OpenAICompatProvider("http://llm.test/v1", MODEL, KEY)
+    provider = OpenAICompatProvider("http://llm.test/v1", MODEL, KEY, NOWHERE)
     assert KEY not in repr(provider)
     assert "key=set" in repr(provider)
 
@@ -324,13 +348,18 @@ def test_repr_hides_the_key() -> None:
 
 
 def test_provider_for_offline() -> None:
-    provider = provider_for("offline", model=None, base_url=None, api_key=None)
+    provider = provider_for("offline", model=None, base_url=None, api_key=None, policy=NOWHERE)
     assert isinstance(provider, OfflineProvider)
 
 
 def test_provider_for_openai_compat() -> None:
     provider = provider_for(
-        "openai_compat", model=MODEL, base_url="http://llm.test/v1", api_key=KEY, timeout=3
+        "openai_compat",
+        model=MODEL,
+        base_url="http://llm.test/v1",
+        api_key=KEY,
+        timeout=3,
+        policy=NOWHERE,
     )
     assert isinstance(provider, OpenAICompatProvider)
     assert (provider.base_url, provider.model, provider.timeout) == (
@@ -351,7 +380,9 @@ def test_provider_for_openai_compat() -> None:
 async def test_provider_for_incomplete_openai_compat_falls_back(
     model: str | None, base_url: str | None, reason: str
 ) -> None:
-    provider = provider_for("openai_compat", model=model, base_url=base_url, api_key=KEY)
+    provider = provider_for(
+        "openai_compat", model=model, base_url=base_url, api_key=KEY, policy=NOWHERE
+    )
     assert isinstance(provider, MisconfiguredProvider)
     result = await provider.draft(draft_request())
     assert result.provider == "offline"
@@ -360,4 +391,4 @@ async def test_provider_for_incomplete_openai_compat_falls_back(
 
 def test_provider_for_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown draft provider"):
-        provider_for("magic", model=None, base_url=None, api_key=None)
+        provider_for("magic", model=None, base_url=None, api_key=None, policy=NOWHERE)

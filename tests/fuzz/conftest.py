@@ -90,6 +90,7 @@ def api_server(
         "JWT_SECRET": settings.jwt_secret.get_secret_value(),
         "WB_FEEDBACKS_BASE_URL": sandbox_url,
         "WB_BUYER_CHAT_BASE_URL": sandbox_url,
+        "EGRESS_ALLOW_MARKETPLACE": sandbox_url,
         "LOG_FORMAT": "console",
         "LOG_LEVEL": "WARNING",
     }

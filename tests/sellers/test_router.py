@@ -5,10 +5,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.core.egress import Purpose
 from app.core.security import SecretBox
 from app.dev.embedded import free_port
 from app.sellers.models import MarketplaceAccount
-from tests import factories
+from tests import egress, factories
+from tests.egress import FakeDns, listening
 from tests.marketplace import Marketplace, wire
 
 
@@ -221,7 +223,9 @@ async def test_an_unreachable_marketplace_is_a_502_and_nothing_is_stored(
 ) -> None:
     seller, headers = await factories.operator(session, client, "down@example.com")
     seller_id = seller.id  # a failed request rolls back and expires its objects
-    wire(app, settings, f"http://127.0.0.1:{free_port()}")  # nobody listens: connection refused
+    nobody = f"http://127.0.0.1:{free_port()}"  # nobody listens: connection refused
+    wire(app, settings, nobody)
+    egress.allow(app, Purpose.MARKETPLACE, nobody)
     app.state.marketplace_transport = None
 
     response = await client.post(
@@ -232,8 +236,58 @@ async def test_an_unreachable_marketplace_is_a_502_and_nothing_is_stored(
 
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "marketplace_unreachable"
+    assert response.json()["error"]["message"] == "the marketplace check failed: connection failed"
     assert "some-token-value" not in response.text
     assert await _accounts(session, seller_id) == []
+
+
+async def test_a_marketplace_address_the_policy_refuses_is_never_called(
+    session: AsyncSession, client: AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    seller, headers = await factories.operator(session, client, "inside@example.com")
+    seller_id = seller.id  # a failed request rolls back and expires its objects
+    app.state.marketplace_transport = None
+    async with listening() as internal:  # one of our services, not on the allow-list
+        for url in (internal.origin, f"http://2130706433:{internal.port}",
+                    f"http://[::ffff:127.0.0.1]:{internal.port}"):  # fmt: skip
+            wire(app, settings, url)
+            response = await client.post(
+                "/api/v1/marketplace-accounts",
+                json={"marketplace": "wildberries", "token": "some-token-value"},
+                headers=headers,
+            )
+            assert response.status_code == 502, url
+            error = response.json()["error"]
+            assert error["message"] == "the marketplace check failed: refused by policy", url
+            assert str(internal.port) not in response.text
+    assert internal.connections == 0
+    assert await _accounts(session, seller_id) == []
+
+
+async def test_a_marketplace_host_rebound_inside_is_refused(
+    session: AsyncSession, client: AsyncClient, app: FastAPI, marketplace: Marketplace
+) -> None:
+    """The real marketplace host (WB_FEEDBACKS_BASE_URL's default) once its DNS answer points
+    inside: the check is refused and the network is never asked."""
+    _, headers = await factories.operator(session, client, "rebound@example.com")
+    account_id = await _connect(client, headers, await marketplace.token())
+    seen: list[httpx.Request] = []
+    app.state.marketplace_transport = httpx.MockTransport(
+        lambda request: seen.append(request) or httpx.Response(200, json={"Status": "OK"})
+    )
+    wire(app, app.state.settings, "https://feedbacks-api.wildberries.ru")
+    dns: FakeDns = app.state.egress.resolver
+    check = f"/api/v1/marketplace-accounts/{account_id}/check"
+    assert (await client.post(check, headers=headers)).json()["valid"] is True  # public
+    assert [r.url.host for r in seen] == [dns.answers["feedbacks-api.wildberries.ru"][0]]
+
+    dns.answers["feedbacks-api.wildberries.ru"] = ["10.0.0.1"]
+    response = await client.post(check, headers=headers)
+
+    assert response.status_code == 502
+    assert response.json()["error"]["message"] == "the marketplace check failed: refused by policy"
+    assert "10.0.0.1" not in response.text
+    assert len(seen) == 1
 
 
 async def test_marketplace_5xx_and_timeouts_are_502(

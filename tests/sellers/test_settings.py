@@ -6,11 +6,12 @@ from httpx import AsyncClient
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.egress import Purpose
 from app.core.ratelimit import DEFAULT_LIMITS
 from app.interactions import classify
 from app.sellers.models import Seller, SellerSettings
 from app.sellers.schemas import Intent, RateCategory
-from tests import factories
+from tests import egress, factories
 
 URL = "/api/v1/settings"
 
@@ -182,9 +183,10 @@ async def test_invalid_settings_are_422_with_the_field(
 
 
 async def test_openai_compat_needs_a_base_url_and_a_model(
-    session: AsyncSession, client: AsyncClient
+    session: AsyncSession, client: AsyncClient, app: FastAPI
 ) -> None:
     seller, headers = await factories.operator(session, client, "openai@example.com")
+    egress.allow(app, Purpose.DRAFT_PROVIDER, "http://localhost:11434")  # a local LLM server
     seller_id = seller.id  # a failed request rolls back and expires the session's objects
 
     response = await client.patch(URL, json={"draft_provider": "openai_compat"}, headers=headers)

@@ -10,7 +10,9 @@ import asyncio
 import sys
 import time
 
+from app.config import Settings
 from app.connectors.wildberries.client import WildberriesClient
+from app.core.egress import EgressPolicy
 from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis
 
@@ -20,6 +22,7 @@ async def main(redis_url: str, url: str, token: str, seller_id: int, seconds: fl
     client = WildberriesClient(
         token=token, seller_id=seller_id, limiter=RateLimiter(redis),
         feedbacks_url=url, chat_url=url,
+        policy=EgressPolicy.from_settings(Settings(egress_allow_marketplace=[url])),
     )  # fmt: skip
     calls = 0
     end = time.monotonic() + seconds

@@ -178,3 +178,20 @@ async def _distinct_errors(env: SandboxSync, channel: str) -> int:
             SyncError.seller_id == env.seller_id, SyncError.channel == channel
         )
         return int((await session.execute(stmt)).scalar_one())
+
+
+async def test_a_marketplace_address_the_policy_refuses_is_never_called(
+    shop: SandboxSync,
+) -> None:
+    inside = "http://127.0.0.1:8100"  # not allow-listed here (the test's sandbox is http://sandbox)
+    shop.deps.settings = shop.deps.settings.model_copy(
+        update={"wb_feedbacks_base_url": inside, "wb_buyer_chat_base_url": inside}
+    )
+
+    runs = [await shop.sync(channel) for channel in ("review", "chat")]
+
+    assert [(r.status, r.fetched) for r in runs] == [("failed", 0)] * 2
+    assert runs[0].error == f"refused by policy on GET {inside}/api/v1/feedbacks"
+    assert runs[1].error == f"refused by policy on GET {inside}/api/v1/seller/chats"
+    log = (await shop.admin.get(f"/_sandbox/sellers/{shop.sandbox_id}/requests")).json()
+    assert log["total"] == 0

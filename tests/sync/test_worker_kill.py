@@ -82,6 +82,7 @@ async def test_sigkilled_worker_resumes_to_a_clean_end_state(
         "SECRETS_KEY": settings.secrets_key.get_secret_value(),
         "WB_FEEDBACKS_BASE_URL": sandbox_url,
         "WB_BUYER_CHAT_BASE_URL": sandbox_url,
+        "EGRESS_ALLOW_MARKETPLACE": sandbox_url,
         "SYNC_LOCK_TTL_SECONDS": "2",
         "ENV": "test",
     }

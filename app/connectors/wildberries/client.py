@@ -3,7 +3,8 @@
 Every call first takes a token from the seller's Redis bucket, so all workers together stay
 within the marketplace's limits. 429s penalise the shared bucket for the advertised retry time;
 5xx, timeouts and maintenance windows are retried with capped exponential backoff and full
-jitter; 401/403 raise AuthError and other 4xx BadRequest at once.
+jitter; 401/403 raise AuthError and other 4xx BadRequest at once. Every request goes through the
+outbound policy (purpose marketplace): a refused address is never called (`PolicyRefused`).
 """
 
 import asyncio
@@ -16,9 +17,15 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from app.connectors.base import AuthError, BadRequest, MaybeDelivered, TransientError
+from app.connectors.base import (
+    AuthError,
+    BadRequest,
+    MaybeDelivered,
+    PolicyRefused,
+    TransientError,
+)
 from app.connectors.wildberries.schemas import EventsPage, ListPage
-from app.core.http import tls_context
+from app.core import egress
 from app.core.ratelimit import CHAT, FEEDBACKS, Limit, Priority, RateLimiter
 
 ListChannel = Literal["review", "question"]
@@ -49,6 +56,7 @@ class WildberriesClient:
         limiter: RateLimiter,
         feedbacks_url: str,
         chat_url: str,
+        policy: egress.EgressPolicy,
         limits: Mapping[str, Limit] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
@@ -69,8 +77,7 @@ class WildberriesClient:
         self._http = httpx.AsyncClient(
             headers={"Authorization": token, "Accept": "application/json"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            transport=transport,
-            verify=tls_context(),
+            transport=policy.transport(egress.Purpose.MARKETPLACE, transport),
         )
         self.stats = CallStats()
 
@@ -259,8 +266,10 @@ class WildberriesClient:
             self.stats.requests += 1
             try:
                 response = await self._http.request(method, url, params=params, **body)
+            except egress.Refused:
+                raise PolicyRefused(f"{egress.REFUSED} on {method} {url}") from None
             except httpx.TransportError as exc:  # timeouts, refused and reset connections
-                failure = f"{type(exc).__name__} on {method} {url}"
+                failure = f"{egress.failure(exc)} on {method} {url}"
             else:
                 status = response.status_code
                 if status < 300:
