@@ -4,10 +4,16 @@ from fastapi import APIRouter, Query, status
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import SessionDep
-from app.core.errors import ERROR_RESPONSES
+from app.core.errors import ERROR_RESPONSES, too_many_items
 from app.core.schemas import Id, Page
 from app.links import service
-from app.links.schemas import LinkRead, RecomputeQueued, RecomputeRequest, Timeline
+from app.links.schemas import (
+    MAX_RECOMPUTE_IDS,
+    LinkRead,
+    RecomputeQueued,
+    RecomputeRequest,
+    Timeline,
+)
 
 router = APIRouter(tags=["links"], responses=ERROR_RESPONSES)
 
@@ -36,7 +42,10 @@ async def read_timeline(
 
 
 @router.post(
-    "/links/recompute", status_code=status.HTTP_202_ACCEPTED, response_model=RecomputeQueued
+    "/links/recompute",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RecomputeQueued,
+    responses=too_many_items(f"more than {MAX_RECOMPUTE_IDS} interaction_ids"),
 )
 async def recompute_links(
     principal: CurrentPrincipal, session: SessionDep, body: RecomputeRequest | None = None

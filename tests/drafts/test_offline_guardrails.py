@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.service import Credential, Principal
 from app.config import Settings
+from app.core.egress import EgressPolicy
 from app.core.security import SecretBox
 from app.demo import service as demo_service
 from app.drafts import service as drafts_service
@@ -40,9 +41,10 @@ async def _draft_all(
         user_id=user.id, seller_id=seller_id, role="operator", credential=Credential.SESSION
     )
     box = SecretBox(settings.secrets_key.get_secret_value())
+    policy = EgressPolicy.from_settings(settings)  # the offline provider makes no request
     drafted = []
     for item in await _items(session, seller_id):
-        draft = await drafts_service.generate(session, principal, item.id, box)
+        draft = await drafts_service.generate(session, principal, item.id, box, policy)
         assert draft.provider == "offline"
         drafted.append((item, draft))
     return drafted
