@@ -105,6 +105,14 @@ async def queue_reply(
 
 async def _validate(session: AsyncSession, interaction: Interaction, body: ReplyCreate) -> None:
     await sellers_service.usable_account(session, interaction.seller_id, interaction.marketplace)
+    _check_guardrails(interaction, body)
+    if interaction.channel == "chat":
+        _check_chat(interaction, body)
+    else:
+        await _check_answer_state(session, interaction, body)
+
+
+def _check_guardrails(interaction: Interaction, body: ReplyCreate) -> None:
     channel = cast(guardrails.Channel, interaction.channel)
     findings = guardrails.check(
         body.text, channel, customer_text=_customer_text(interaction), intent=interaction.intent
@@ -114,14 +122,21 @@ async def _validate(session: AsyncSession, interaction: Interaction, body: Reply
         raise ReplyRejected(
             "the reply breaks the channel's rules", details=[asdict(f) for f in blocking]
         )
-    if interaction.channel == "chat":
-        if body.action == "edit":
-            raise ReplyRejected("chat messages cannot be edited")
-        if not interaction.extra.get("reply_sign"):
-            raise ReplyRejected(
-                "this chat cannot be answered yet: the marketplace gave no reply sign"
-            )
-        return
+
+
+def _check_chat(interaction: Interaction, body: ReplyCreate) -> None:
+    """A chat takes one message after another, never an edit, and only with a reply sign."""
+    if body.action == "edit":
+        raise ReplyRejected("chat messages cannot be edited")
+    if not interaction.extra.get("reply_sign"):
+        raise ReplyRejected("this chat cannot be answered yet: the marketplace gave no reply sign")
+
+
+async def _check_answer_state(
+    session: AsyncSession, interaction: Interaction, body: ReplyCreate
+) -> None:
+    """A review or question has one answer: a second one is a 409, an edit needs an answer the
+    marketplace still lets us edit."""
     live = await repository.live_reply(session, interaction.id, body.action)
     if live is not None:
         what = "an answer" if body.action == "answer" else "an edit"
