@@ -28,7 +28,7 @@ from app.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
 from app.sellers import service as sellers_service
-from app.sellers.models import SellerSettings
+from app.sellers.models import Seller, SellerSettings
 from app.sync import service as sync_service
 from app.sync.models import SyncRun
 from tests import factories
@@ -59,6 +59,16 @@ async def _drop_database(services: Services, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def shop(
+    session: AsyncSession, client: httpx.AsyncClient, settings: Settings
+) -> tuple[Seller, dict[str, str]]:
+    """A logged-in operator whose seller has an active Wildberries account (a reply needs one)."""
+    seller, headers = await factories.operator(session, client, "replies@example.com")
+    await factories.connect_wildberries(session, seller, settings)
+    return seller, headers
 
 
 # How long the sandbox sellers of these tests keep an answer in moderation.

@@ -14,15 +14,6 @@ from tests import factories
 GOOD = "Здравствуйте! Спасибо за отзыв, рады, что товар понравился."
 
 
-@pytest.fixture
-async def shop(
-    session: AsyncSession, client: AsyncClient, settings: Settings
-) -> tuple[Seller, dict[str, str]]:
-    seller, headers = await factories.operator(session, client, "replies@example.com")
-    await factories.connect_wildberries(session, seller, settings)
-    return seller, headers
-
-
 async def test_a_reply_is_queued_with_the_status_change_and_an_event(
     session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
 ) -> None:

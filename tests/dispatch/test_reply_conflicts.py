@@ -39,15 +39,6 @@ NOT_ANSWERED = {
 }
 
 
-@pytest.fixture
-async def shop(
-    session: AsyncSession, client: AsyncClient, settings: Settings
-) -> tuple[Seller, dict[str, str]]:
-    seller, headers = await factories.operator(session, client, "conflicts@example.com")
-    await factories.connect_wildberries(session, seller, settings)
-    return seller, headers
-
-
 async def _reply(
     client: AsyncClient, headers: dict[str, str], item: Interaction, action: str = "answer"
 ) -> Any:
