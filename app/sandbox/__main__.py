@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 import uvicorn
 
+from app.sandbox import persist
 from app.sandbox.app import create_sandbox_app
 from app.sandbox.config import SandboxConfig, SellerSpec
 from app.sandbox.persist import StateFileError
@@ -55,6 +56,8 @@ def main(
         click.echo(f"sandbox: state file {state_file} ({sellers} sellers restored)")
     if demo:
         _seed_demo(app.state.sandbox)
+        if state_file is not None:  # seeded outside a request: no request wrote it
+            persist.save(app.state.sandbox, state_file)
     click.echo(f"sandbox: http://{host}:{port} (admin /_sandbox, docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
