@@ -72,6 +72,53 @@ def test_compose_has_every_service_with_healthchecks_and_one_image() -> None:
     assert images == {"sellerdesk:latest"}
 
 
+RESTART_POLICIES = {"always", "unless-stopped"}
+ONE_SHOT = {"migrate"}  # a job: retried on failure, no healthcheck once it has finished
+
+
+def test_compose_restarts_every_service_and_checks_its_health() -> None:
+    services = _compose()
+
+    for name, service in services.items():
+        healthcheck = service["healthcheck"]
+        assert isinstance(healthcheck, dict), name
+        if name in ONE_SHOT:
+            assert service["restart"] == "on-failure", name
+            assert healthcheck == {"disable": True}, name
+            continue
+        assert service["restart"] in RESTART_POLICIES, name
+        assert healthcheck["test"][0] in ("CMD", "CMD-SHELL"), name
+        for key in ("interval", "timeout", "retries"):
+            assert key in healthcheck, (name, key)
+
+
+def test_compose_healthchecks_probe_what_each_service_is_for() -> None:
+    services = _compose()
+    probe = {name: service["healthcheck"].get("test", []) for name, service in services.items()}  # type: ignore[attr-defined]
+
+    assert "pg_isready" in probe["postgres"][1]
+    assert probe["redis"][1:] == ["redis-cli", "ping"]
+    assert "http://127.0.0.1:8000/healthz" in probe["api"][-1]
+    assert "8000" in services["api"]["command"]  # the port the probe asks
+    assert "http://127.0.0.1:8100/_sandbox/health" in probe["sandbox"][-1]
+    for name in ("worker", "beat"):
+        command = probe[name][1:]
+        assert command[:4] == ["python", "-m", "app.cli", "check-heartbeat"], name
+        _assert_runnable(command)
+
+
+def test_compose_starts_the_app_on_healthy_services() -> None:
+    services = _compose()
+
+    for name in APP_SERVICES:
+        depends = services[name]["depends_on"]
+        assert isinstance(depends, dict), name
+        assert depends["postgres"] == {"condition": "service_healthy"}, name
+        assert depends["redis"] == {"condition": "service_healthy"}, name
+        if name not in ONE_SHOT:
+            assert depends["migrate"] == {"condition": "service_completed_successfully"}, name
+
+
 def test_compose_commands_name_code_that_exists() -> None:
     services = _compose()
 
