@@ -24,9 +24,9 @@ def test_worker_settings_make_a_killed_task_run_again_not_vanish() -> None:
     assert "health.heartbeat" in conf.beat_schedule
 
 
-BLOCKED_ON_LINKS = """
+BLOCKED_ON_BACKLOG = """
 SELECT count(*) FROM pg_locks
-WHERE NOT granted AND relation = 'link_candidates'::regclass AND database = (
+WHERE NOT granted AND relation = 'link_backlog'::regclass AND database = (
     SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
@@ -114,7 +114,7 @@ async def test_a_lane_stays_stamped_while_its_pool_is_busy(
         first = await _wait_for(redis, lanes.BACKGROUND, after=0)
         async with engine.connect() as blocker:
             await blocker.begin()
-            await blocker.exec_driver_sql("LOCK TABLE link_candidates IN ACCESS EXCLUSIVE MODE")
+            await blocker.exec_driver_sql("LOCK TABLE link_backlog IN ACCESS EXCLUSIVE MODE")
             lanes.publisher(settings.require_redis_url()).send_task("links.recompute", [4243])
             deadline = time.monotonic() + 30
             while await heartbeat.waiting(redis, "background") and time.monotonic() < deadline:
@@ -122,7 +122,7 @@ async def test_a_lane_stays_stamped_while_its_pool_is_busy(
             taken = time.time()
             later = await _wait_for(redis, lanes.BACKGROUND, after=taken + 1.0)
             async with engine.connect() as observer:
-                blocked = await observer.scalar(text(BLOCKED_ON_LINKS))
+                blocked = await observer.scalar(text(BLOCKED_ON_BACKLOG))
             await blocker.rollback()
         assert blocked == 1  # the task was still waiting when the lane was stamped again
         assert later > first
