@@ -12,10 +12,11 @@ only ever waits behind work of its own kind:
 | background | links.recompute (later: snapshots, rollups)    | prefork, 1         |
 
 Control tasks are tiny and periodic (each expires when the next is due), so one thread in the
-worker's own process is enough and costs no second process. The other lanes fork pool processes:
-a pool process killed mid-task is noticed by its parent, which re-queues the task at once
-(`task_reject_on_worker_lost`), and the parent keeps stamping the lane's heartbeat while its
-children are busy with long tasks (`LaneHeartbeat`).
+worker's own process is enough and costs no second process (one thread, not more: runtime.py
+keeps one event loop per process, which only one thread at a time may run). The other lanes
+fork pool processes: a pool process killed mid-task is noticed by its parent, which re-queues
+the task at once (`task_reject_on_worker_lost`), and the parent keeps stamping the lane's
+heartbeat while its children are busy with long tasks (`LaneHeartbeat`).
 """
 
 import logging
