@@ -5,6 +5,7 @@ from app.core.base import Base
 from app.dispatch.models import OutboundReply
 from app.drafts.models import Draft
 from app.interactions.models import ChatMessage, Interaction, InteractionEvent, LinkCandidate
+from app.links.models import link_backlog
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
 from app.sync.models import SyncCursor, SyncError, SyncRun
 
@@ -24,4 +25,5 @@ __all__ = [
     "SyncError",
     "SyncRun",
     "User",
+    "link_backlog",
 ]

@@ -6,13 +6,15 @@ import re
 import yaml
 
 from app.cli import cli
+from app.worker import lanes
 from tests.services import ROOT
 
 DOCKER_INSTRUCTIONS = {
     "FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
     "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
 }  # fmt: skip
-APP_SERVICES = {"api", "worker", "beat", "migrate"}
+WORKERS = {f"worker-{lane.name}" for lane in lanes.LANES}
+APP_SERVICES = {"api", "beat", "migrate", *WORKERS}
 
 
 def _compose() -> dict[str, dict[str, object]]:
@@ -65,8 +67,8 @@ def test_dockerfile_is_well_formed_and_installs_from_the_lock() -> None:
 def test_compose_has_every_service_with_healthchecks_and_one_image() -> None:
     services = _compose()
 
-    assert {"api", "worker", "beat", "sandbox", "postgres", "redis"} <= set(services)
-    for name in ("api", "worker", "beat", "sandbox", "postgres", "redis"):
+    assert {"api", *WORKERS, "beat", "sandbox", "postgres", "redis"} <= set(services)
+    for name in ("api", *WORKERS, "beat", "sandbox", "postgres", "redis"):
         assert "test" in services[name]["healthcheck"], name  # type: ignore[operator]
     images = {services[name]["image"] for name in (*APP_SERVICES, "sandbox")}
     assert images == {"sellerdesk:latest"}
@@ -140,11 +142,27 @@ def test_compose_keeps_secrets_out_of_the_file() -> None:
 def test_compose_runs_api_workers_with_the_app_environment() -> None:
     services = _compose()
 
-    api_env, worker_env = services["api"]["environment"], services["worker"]["environment"]
+    api_env = services["api"]["environment"]
     assert isinstance(api_env, dict)
-    assert isinstance(worker_env, dict)
     assert api_env.pop("WEB_CONCURRENCY") == "${WEB_CONCURRENCY:-2}"
-    assert api_env == worker_env  # the anchor's whole environment, merged
+    for name in WORKERS:
+        assert services[name]["environment"] == api_env, name  # the anchor's, merged
+
+
+def test_compose_runs_a_worker_for_every_lane_as_make_run_does() -> None:
+    services = _compose()
+
+    for lane in lanes.LANES:
+        worker = services[f"worker-{lane.name}"]
+        assert worker["command"] == lanes.worker_argv(lane, python="python"), lane.name
+        probe = " ".join(worker["healthcheck"]["test"])  # type: ignore[index]
+        assert f"check-heartbeat --lane {lane.name} --node {lane.node}@$$HOSTNAME" in probe
+    consumed = {
+        command[command.index("--queues") + 1]
+        for service in services.values()
+        if isinstance(command := service.get("command"), list) and "--queues" in command
+    }
+    assert consumed == {lane.name for lane in lanes.LANES}
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

@@ -34,6 +34,7 @@ from app.dev.embedded import (
     EmbeddedServiceError,
     die_with_parent,
 )
+from app.worker import lanes
 
 API_HOST = "127.0.0.1"
 EMBEDDED_PG_PORT = int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
@@ -309,8 +310,8 @@ class Stack:
             Child("api", [py, "-m", "uvicorn", "--factory", "app.main:asgi",
                           "--host", API_HOST, "--port", str(self.settings.api_port),
                           "--no-access-log"]),
-            Child("worker", [py, "-m", "celery", "-A", "app.worker.celery_app", "worker",
-                             "--loglevel", "INFO", "--concurrency", "2", "-n", "worker@%h"]),
+            # A worker per lane (app/worker/lanes.py): heavy work never delays control tasks.
+            *(Child(lane.node, lanes.worker_argv(lane, python=py)) for lane in lanes.LANES),
             Child("beat", [py, "-m", "celery", "-A", "app.worker.celery_app", "beat",
                            "--loglevel", "INFO", "--schedule", schedule]),
         ]  # fmt: skip

@@ -19,12 +19,11 @@ from app.connectors.wildberries import mapping
 from app.connectors.wildberries.client import WildberriesClient
 from app.connectors.wildberries.schemas import Chat, ChatEvent
 from app.core.db import transaction
+from app.links import service as links_service
 from app.sync import repository
-from app.worker import enqueue
 
 # Incremental reads start this far before the watermark: the edge is re-read, dedup makes it free.
 OVERLAP_SECONDS = 300
-LINK_TASK = "links.recompute"
 # Rows normalised and upserted at a time: bounds a worker's memory on 5,000-item pages.
 UPSERT_CHUNK = 1000
 
@@ -141,14 +140,15 @@ async def _store_list_page(
         await repository.add_to_run(
             session, job.run_id, fetched=len(items), **counts, **job.call_counts()
         )
-        _link_later(session, job, new_ids)
+        await _link_later(session, job, new_ids)
     return watermark
 
 
-def _link_later(session: AsyncSession, job: RunContext, new_ids: list[int]) -> None:
-    """New items get their cross-channel links computed by a task, after this page commits."""
+async def _link_later(session: AsyncSession, job: RunContext, new_ids: list[int]) -> None:
+    """New items join the seller's link backlog, committed with this page. The run's end asks
+    for one recompute covering every page (`app.sync.tasks`), not one task per page."""
     if new_ids:
-        enqueue.defer(session, LINK_TASK, job.seller.seller_id, new_ids)
+        await links_service.add_to_backlog(session, job.seller.seller_id, new_ids)
 
 
 async def sync_list(job: RunContext) -> None:
@@ -259,4 +259,4 @@ async def _commit_events(
             errors=len(errors),
             **job.call_counts(),
         )
-        _link_later(session, job, written.new_ids)
+        await _link_later(session, job, written.new_ids)

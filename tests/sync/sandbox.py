@@ -13,6 +13,7 @@ from app.config import Settings
 from app.core.security import SecretBox
 from app.interactions.models import ChatMessage, Interaction
 from app.sandbox.app import create_sandbox_app
+from app.sandbox.config import SandboxConfig
 from app.sellers import service as sellers_service
 from app.sync import service
 from app.sync.models import SyncRun
@@ -67,9 +68,10 @@ async def start(
     session: AsyncSession,
     redis: Redis,
     settings: Settings,
+    config: SandboxConfig | None = None,
     **seller: Any,
 ) -> SandboxSync:
-    sandbox = create_sandbox_app()
+    sandbox = create_sandbox_app(config)
     transport = ASGITransport(app=sandbox)
     admin = AsyncClient(transport=transport, base_url=SANDBOX_URL)
     created = (await admin.post("/_sandbox/sellers", json={"name": "shop", **seller})).json()

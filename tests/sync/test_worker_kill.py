@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -23,6 +22,7 @@ from app.interactions.models import Interaction
 from app.sellers import service as sellers_service
 from app.sync import repository, service
 from app.sync.models import SyncRun
+from app.worker import lanes
 from tests.services import ROOT, Services, alembic, recreate_database_async
 
 REVIEWS = 40_000
@@ -86,7 +86,7 @@ async def test_sigkilled_worker_resumes_to_a_clean_end_state(
         "SYNC_LOCK_TTL_SECONDS": "2",
         "ENV": "test",
     }
-    broker = Celery(broker=settings.require_redis_url())
+    broker = lanes.publisher(settings.require_redis_url())
     worker = _worker(env)
     try:
         broker.send_task("sync.run", args=[run.id])
