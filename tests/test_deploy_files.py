@@ -2,6 +2,7 @@
 
 import importlib
 import re
+import shlex
 
 import yaml
 
@@ -103,9 +104,16 @@ def test_compose_healthchecks_probe_what_each_service_is_for() -> None:
     assert "http://127.0.0.1:8000/healthz" in probe["api"][-1]
     assert "8000" in services["api"]["command"]  # the port the probe asks
     assert "http://127.0.0.1:8100/_sandbox/health" in probe["sandbox"][-1]
-    for name in ("worker", "beat"):
-        command = probe[name][1:]
+    assert probe["beat"][1:5] == ["python", "-m", "app.cli", "check-heartbeat"]
+    _assert_runnable(probe["beat"][1:])
+    for name in WORKERS:  # each lane's worker: its own node stamping its own lane
+        kind, line = probe[name]
+        command = shlex.split(line)
+        lane = name.removeprefix("worker-")
+        assert kind == "CMD-SHELL", name
         assert command[:4] == ["python", "-m", "app.cli", "check-heartbeat"], name
+        assert command[command.index("--lane") + 1] == lane, name
+        assert command[command.index("--node") + 1].startswith(f"w-{lane}@"), name
         _assert_runnable(command)
 
 

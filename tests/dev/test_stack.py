@@ -174,7 +174,7 @@ def _run_stack(
         if during is not None:
             during(stack)
         descendants = psutil.Process(stack.proc.pid).children(recursive=True)
-        assert len(descendants) >= 6  # postgres, redis, sandbox, api, worker (+pool), beat
+        assert len(descendants) >= 9  # postgres, redis, sandbox, api, 4 lane workers (+pools), beat
     finally:
         stopped_in = stack.stop()
     print(f"stopped in {stopped_in:.1f}s")
@@ -188,8 +188,8 @@ def _run_stack(
 def _faults(stack: RunningStack) -> None:
     """A worker and the Redis killed; then the API and Postgres frozen, so the stop that follows
     has to SIGKILL both at its deadlines and still end within STOP_SECONDS."""
-    worker = stack.child("celery", " worker")
-    worker_recovery = _kill_and_recover(stack, worker, "worker")
+    worker = stack.child("celery", "--queues sync")  # a lane with a process pool
+    worker_recovery = _kill_and_recover(stack, worker, "w-sync")
     redis = stack.child("redis-server")
     redis_recovery = _kill_and_recover(stack, redis, "redis")
     print(f"recovered: worker in {worker_recovery:.1f}s, redis in {redis_recovery:.1f}s")
