@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
@@ -14,6 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.config import Settings
+from app.connectors.base import BadRequest
+from app.connectors.wildberries.client import WildberriesClient
+from app.core.egress import EgressPolicy
+from app.core.ratelimit import RateLimiter
 from app.sandbox.seller import Seller as SandboxSeller
 from app.sellers.models import Seller, SellerSettings
 from app.sync.models import SyncGap
@@ -139,3 +144,34 @@ async def test_an_open_gap_is_read_again_by_a_later_sync_and_closed(shop: Sandbo
     assert (later.status, later.created) == ("succeeded", 2)
     assert (gap.missing, gap.last_run_id) == (0, later.id)
     assert gap.resolved_at is not None
+
+
+async def test_a_marketplace_reading_date_to_as_exclusive_fails_loudly_not_silently(
+    redis: Redis, settings: Settings
+) -> None:
+    """We read a dense second as dateFrom = dateTo (inclusive, as the sandbox reads it; WB does
+    not say). Were WB's dateTo exclusive, that read would come back empty: the sync must fail,
+    not go on as if the second held nothing."""
+    second = 1_790_000_000
+    created = datetime.fromtimestamp(second, UTC).isoformat()
+
+    def marketplace(request: httpx.Request) -> httpx.Response:
+        query = request.url.params
+        exclusive_empty = "dateTo" in query and query["dateFrom"] == query["dateTo"]
+        take = int(query["take"])
+        items = [] if exclusive_empty else [
+            {"id": f"q{int(query['skip']) + i}", "createdDate": created} for i in range(take)
+        ]  # fmt: skip
+        body = {"data": {"questions": items}, "error": False, "errorText": ""}
+        return httpx.Response(200, json=body)
+
+    client = WildberriesClient(
+        token="t", seller_id=1, limiter=RateLimiter(redis), feedbacks_url=sandbox.SANDBOX_URL,
+        chat_url=sandbox.SANDBOX_URL, policy=EgressPolicy.from_settings(settings),
+        transport=httpx.MockTransport(marketplace),
+    )  # fmt: skip
+
+    async with client:
+        with pytest.raises(BadRequest, match="missed items"):
+            async for _ in client.iter_items("question", is_answered=False):
+                pass

@@ -9,6 +9,7 @@ outbound policy (purpose marketplace): a refused address is never called (`Polic
 
 import asyncio
 import random
+from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,10 +171,15 @@ class WildberriesClient:
                 cursor = newest - WINDOW_OVERLAP_SECONDS
                 continue
             last = max(newest, cursor)
+            shown = _ids_by_second(page.items)
             for second in range(cursor, last + 1):
                 async for dense in self.read_second(
                     channel, is_answered=is_answered, second=second
                 ):
+                    if dense.window is not None and not dense.window.read and shown[second]:
+                        # We rely on dateTo being inclusive (the sandbox's reading; WB does not
+                        # say): fail loudly rather than skip a second we know holds items.
+                        raise BadRequest(f"a one-second read of {channel}s missed items")
                     yield dense
             cursor = last + 1  # those seconds are read as far as WB lets anyone read them
             if date_to is not None and cursor > date_to:
@@ -384,6 +390,18 @@ def newest_created_second(items: list[Any]) -> int | None:
 
 def _take(channel: ListChannel) -> int:
     return REVIEWS_MAX_TAKE if channel == "review" else QUESTIONS_MAX_TAKE_PLUS_SKIP // 2
+
+
+def _ids_by_second(items: list[Any]) -> defaultdict[int, set[str]]:
+    """Ids of raw items by their `createdDate` second (items without either are left out)."""
+    found: defaultdict[int, set[str]] = defaultdict(set)
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        second = newest_created_second([item])
+        if second is not None:
+            found[second].add(item["id"])
+    return found
 
 
 def _item_ids(items: list[Any]) -> set[str]:
