@@ -18,7 +18,6 @@ from app.config import Settings
 from app.dispatch import sender
 from app.dispatch.models import OutboundReply
 from app.interactions.models import Interaction, InteractionEvent
-from app.sandbox.state import Sandbox
 from app.sellers.models import AccountEvent, MarketplaceAccount, Seller
 from app.sync import service as sync_service
 from app.sync.models import SyncRun
@@ -30,25 +29,22 @@ from tests.sync.sandbox import SandboxSync, published_to_test_redis  # noqa: F40
 pytestmark = pytest.mark.usefixtures("published_to_test_redis")
 
 TEXT = "Здравствуйте! Спасибо за отзыв, нам очень приятно. Ждём вас снова."
-SHOP = {"name": "revoked shop", "seed": 4, "reviews": 30, "questions": 5, "chats": 1,
-        "moderation_seconds": 0}  # fmt: skip
+SHOP = {"seed": 4, "reviews": 30, "questions": 5, "chats": 1, "moderation_seconds": 0}
 
 
 class Counting(httpx.AsyncBaseTransport):
-    """The sandbox as the marketplace, counting what reaches it; `revoke_after` list reads in,
-    the sandbox forgets every token (its only revoke knob today: a reset), as WB does with a
-    revoked one."""
+    """The sandbox as the marketplace, counting the calls that reach it; `revoke_after` list
+    reads in, the seller withdraws its token there (the sandbox's revoke knob)."""
 
-    def __init__(self, inner: httpx.ASGITransport) -> None:
-        self.inner = inner
+    def __init__(self, inner: httpx.ASGITransport, sandbox_id: str) -> None:
+        self.inner, self.sandbox_id = inner, sandbox_id
         self.calls = 0
         self.revoke_after: int | None = None
 
-    @property
-    def sandbox(self) -> Sandbox:
-        app: Any = self.inner.app
-        sandbox: Sandbox = app.state.sandbox
-        return sandbox
+    async def token(self, action: str) -> None:
+        url = f"{sandbox.SANDBOX_URL}/_sandbox/sellers/{self.sandbox_id}/token/{action}"
+        response = await self.inner.handle_async_request(httpx.Request("POST", url))
+        assert response.status_code == 200
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.calls += 1
@@ -56,7 +52,7 @@ class Counting(httpx.AsyncBaseTransport):
         if request.url.path == "/api/v1/feedbacks" and self.revoke_after is not None:
             self.revoke_after -= 1
             if self.revoke_after == 0:
-                self.sandbox.reset()
+                await self.token("revoke")
         return response
 
 
@@ -72,7 +68,7 @@ async def shop(
     env = await sandbox.start(connection, session, redis, settings, **SHOP)
     transport = env.deps.transport
     assert isinstance(transport, httpx.ASGITransport)
-    counting = Counting(transport)
+    counting = Counting(transport, env.sandbox_id)
     env.deps.transport = counting
     app.state.marketplace_transport = counting
     wire(app, settings, sandbox.SANDBOX_URL)
@@ -165,10 +161,10 @@ async def test_a_token_revoked_mid_sync_pauses_syncs_and_replies_until_it_is_rot
     assert waiting.next_attempt_at > datetime.now(UTC) + timedelta(minutes=30)
     assert "re-authorisation" in (waiting.last_error or "")
 
-    token = (await env.admin.post("/_sandbox/sellers", json=SHOP)).json()["token"]  # restored
+    await marketplace.token("restore")  # WB would issue a new token; the sandbox's is the same
     rotated = await client.put(
         f"/api/v1/marketplace-accounts/{account['id']}/token",
-        json={"token": token},
+        json={"token": env.token},
         headers=headers,
     )
 
@@ -210,7 +206,7 @@ async def test_a_reply_refused_on_send_pauses_the_account_and_a_check_resumes_it
         f"/api/v1/interactions/{item.id}/reply", json={"text": TEXT}, headers=headers
     )
     reply_id = queued.json()["id"]
-    marketplace.sandbox.reset()  # revoked before the send
+    await marketplace.token("revoke")  # before the send
     deps = sender.DispatchDeps(env.deps.sessionmaker, env.deps.redis, env.deps.settings,
                                marketplace)  # fmt: skip
 
@@ -231,7 +227,7 @@ async def test_a_reply_refused_on_send_pauses_the_account_and_a_check_resumes_it
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "needs_reauth"
 
-    await env.admin.post("/_sandbox/sellers", json=SHOP)  # the same token works again
+    await marketplace.token("restore")
     account_id = (await _account(env)).id
     checked = await client.post(f"/api/v1/marketplace-accounts/{account_id}/check", headers=headers)
 
