@@ -4,6 +4,8 @@ transport, and the sync writes through the test's rolled-back connection."""
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from celery import Celery
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -20,6 +22,17 @@ from app.sync.models import SyncRun
 from tests import factories
 
 SANDBOX_URL = "http://sandbox"
+
+
+@pytest.fixture
+def published_to_test_redis(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Celery:
+    """Tasks published after a commit go to the test Redis, whatever broker the app's Celery
+    read when it was first imported (import this fixture into a test module to use it)."""
+    import app.worker.celery_app
+
+    celery = Celery(broker=settings.require_redis_url())
+    monkeypatch.setattr(app.worker.celery_app, "celery_app", celery)
+    return celery
 
 
 @dataclass
