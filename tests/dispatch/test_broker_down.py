@@ -8,7 +8,7 @@ publishes), and Celery on a broker that refuses connections or never answers."""
 
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,7 +54,7 @@ async def api(db_settings: Settings) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-def use_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def use_broker(monkeypatch: pytest.MonkeyPatch) -> Any:
     """`use_broker(url)`: Celery as configured for production (timeouts, retry policy), on
     `url`; what `core.db.transaction` publishes after commit goes there."""
 
@@ -64,7 +64,7 @@ def use_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setattr(app.worker.celery_app, "celery_app", celery)
         return celery
 
-    yield use
+    return use
 
 
 async def _shop(engine: AsyncEngine, settings: Settings, api: AsyncClient) -> tuple[int, Any]:
