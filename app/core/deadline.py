@@ -24,14 +24,35 @@ from app.core.transient import Reason, unavailable
 
 logger = logging.getLogger(__name__)
 
-_settled: ContextVar[asyncio.Future[None] | None] = ContextVar("request_settled", default=None)
+
+class _Watch:
+    """One request's deadline: woken when the request ends, its response starts or its writes
+    commit (both settle it), or the time is up."""
+
+    __slots__ = ("expired", "settled", "woken")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.woken: asyncio.Future[None] = loop.create_future()
+        self.settled = False
+        self.expired = False
+
+    def wake(self, *_: object) -> None:
+        if not self.woken.done():
+            self.woken.set_result(None)
+
+    def settle(self) -> None:
+        self.settled = True
+        self.wake()
+
+
+_current: ContextVar[_Watch | None] = ContextVar("request_deadline", default=None)
 
 
 def settle() -> None:
     """The current request's deadline no longer applies (a no-op outside a request)."""
-    settled = _settled.get()
-    if settled is not None:
-        _resolve(settled)
+    watch = _current.get()
+    if watch is not None:
+        watch.settle()
 
 
 class DeadlineMiddleware:
@@ -43,32 +64,34 @@ class DeadlineMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        expired = False
+        loop = asyncio.get_running_loop()
+        watch = _Watch(loop)
 
         async def send_in_time(message: Message) -> None:
-            if expired:  # the client has had its 503
+            if watch.expired:  # the client has had its 503
                 return
             if message["type"] == "http.response.start":
-                _resolve(settled)
+                watch.settle()
             await send(message)
 
-        token = _settled.set(settled)
-        try:  # the task runs in a copy of this context: `settle` finds this request's future
+        token = _current.set(watch)
+        try:  # the task runs in a copy of this context: `settle` finds this request's watch
             task = asyncio.ensure_future(self.app(scope, receive, send_in_time))
         finally:
-            _settled.reset(token)
+            _current.reset(token)
+        task.add_done_callback(watch.wake)
+        timer = loop.call_later(self.seconds, watch.wake)
         try:
-            await asyncio.wait(
-                (task, settled), timeout=self.seconds, return_when=asyncio.FIRST_COMPLETED
-            )
+            await watch.woken
         except asyncio.CancelledError:  # the server gave up on the request (disconnect, shutdown)
             task.cancel()
             raise
-        if task.done() or settled.done():
+        finally:
+            timer.cancel()
+        if watch.settled or task.done():
             await task  # cancelling this await cancels the task too
             return
-        expired = True
+        watch.expired = True
         task.cancel()
         task.add_done_callback(_log_late_end)
         logger.warning(
@@ -81,11 +104,6 @@ class DeadlineMiddleware:
             Reason.DEADLINE, f"the request did not finish within {self.seconds:g} s; try again"
         )
         await unavailable_response(error)(scope, receive, send)
-
-
-def _resolve(settled: asyncio.Future[None]) -> None:
-    if not settled.done():
-        settled.set_result(None)
 
 
 def _log_late_end(task: asyncio.Future[None]) -> None:
