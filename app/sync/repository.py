@@ -10,6 +10,8 @@ from sqlalchemy import (
     Boolean,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -17,7 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors.wildberries.schemas import WindowRead
@@ -55,13 +57,15 @@ async def lock_existing(
     if not external_ids:
         return
     table = cast(Table, Interaction.__table__)
+    ids_type = ARRAY(table.c.external_id.type)
     await session.execute(
         select(table.c.id)
         .where(
             table.c.seller_id == seller_id,
             table.c.marketplace == "wildberries",
             table.c.channel == channel,
-            table.c.external_id.in_(sorted(set(external_ids))),
+            # One array parameter, not an IN list of a page's thousands of binds.
+            table.c.external_id == any_(bindparam("ids", sorted(set(external_ids)), ids_type)),
         )
         .order_by(table.c.id)
         .with_for_update(key_share=True)
