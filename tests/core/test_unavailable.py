@@ -154,6 +154,17 @@ async def test_a_statement_slower_than_the_limit_is_a_503_and_is_cancelled(
         assert await _still_sleeping(settings, seconds=LIMIT * 3) == 0
 
 
+async def test_a_statement_cut_by_the_servers_statement_timeout_is_a_503(
+    settings: Settings,
+) -> None:
+    async with running_app(settings, db_statement_timeout_ms=200) as (app, client):
+        add_probes(app)
+        response, took = await timed(get(client, "/probe/db", "stmt-timeout", sleep=2))
+
+    assert_unavailable(response, "stmt-timeout", "database")  # SQLSTATE 57014
+    assert took < 1.5
+
+
 async def _still_sleeping(settings: Settings, *, seconds: float) -> int:
     conn = await asyncpg.connect(
         make_url(settings.require_database_url())
