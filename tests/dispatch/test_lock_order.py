@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 from celery import Celery
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -76,6 +76,14 @@ class Stage:
                 session, self.seller_id, (channel,), trigger="manual", full_resync=True
             )
         return await sync_service.execute_run(self.sync, run.id)
+
+    async def admin(self, sql: str) -> None:
+        url = make_url(self.admin_url).set(drivername="postgresql").render_as_string(False)
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
 
     async def deadlocks(self) -> int:
         """The database's deadlock counter, once every session of ours has ended (a backend
@@ -260,11 +268,27 @@ async def test_a_request_that_loses_a_real_deadlock_is_run_again_and_succeeds(
             for n in (time.time_ns(), time.time_ns() + 1)
         ]
     before = await stage.deadlocks()
+    # Postgres looks for a cycle once, deadlock_timeout after a backend starts to wait: the
+    # request, waiting first, must find it, so the other side asks for A well within the
+    # request's timeout (3 s, for this database's new sessions), and its own check comes later.
+    await stage.admin(f"ALTER DATABASE {stage.database} SET deadlock_timeout = '3s'")
+    try:
+        response = await _deadlocked_bulk_reply(stage, a, b)
+    finally:
+        await stage.admin(f"ALTER DATABASE {stage.database} RESET deadlock_timeout")
 
-    async with running_app(stage.settings) as (_, api), stage.engine.connect() as other:
+    assert response.status_code == 200, response.text
+    assert [item["reply"]["state"] for item in response.json()["items"]] == ["queued"] * 2
+    assert len(_lock_conflicts(caplog)) == 1
+    assert await stage.deadlocks() - before == 1
+
+
+async def _deadlocked_bulk_reply(stage: Stage, a: int, b: int) -> Response:
+    app = running_app(stage.settings, request_timeout_seconds=REQUEST_TIMEOUT_SECONDS)
+    async with app as (_, api), stage.engine.connect() as other:
         headers = await factories.login(api, EMAIL)
         await other.begin()
-        await other.execute(text("SET LOCAL deadlock_timeout = '30s'"))  # the request checks
+        await other.execute(text("SET LOCAL deadlock_timeout = '20s'"))
         await _lock(other, b)
         items = [{"interaction_id": i, "text": TEXT} for i in (b, a)]
         request = asyncio.create_task(
@@ -273,12 +297,7 @@ async def test_a_request_that_loses_a_real_deadlock_is_run_again_and_succeeds(
         await _until_waiting_for_a_lock(stage)
         await _lock(other, a)  # granted once the request, the deadlock's victim, rolled back
         await other.commit()
-        response = await request
-
-    assert response.status_code == 200, response.text
-    assert [item["reply"]["state"] for item in response.json()["items"]] == ["queued"] * 2
-    assert len(_lock_conflicts(caplog)) == 1
-    assert await stage.deadlocks() - before == 1
+        return await request
 
 
 async def _lock(conn: Any, interaction_id: int) -> None:
