@@ -61,24 +61,13 @@ def on_publish_failure(task_name: str) -> Callable[[Fallback], Fallback]:
 
 
 async def publish_deferred(session: AsyncSession) -> None:
-    from app.worker.celery_app import celery_app
-
     deferred: list[tuple[str, tuple[Any, ...]]] = session.info.pop(AFTER_COMMIT, [])
     once: list[tuple[str, int, str, tuple[Any, ...]]] = session.info.pop(AFTER_COMMIT_ONCE, [])
     timeout = get_settings().broker_publish_timeout_seconds
-    for index, (task_name, args) in enumerate(deferred):
-        try:
-            async with asyncio.timeout(timeout):
-                await asyncio.to_thread(celery_app.send_task, task_name, args=list(args))
-        except Exception as exc:
-            unsent = deferred[index:]
-            logger.warning(
-                "publishing %d task(s) failed (%r); their owners deliver them later",
-                len(unsent) + len(once),
-                exc,
-            )
-            await _fall_back(session, unsent, within=timeout)
-            return
+    unsent = await _publish(deferred, each_within=timeout)
+    if unsent:
+        await _fall_back(session, unsent, within=timeout)
+        return  # the broker is down: the coalesced ones' owners ask again too
     for marker, ttl, task_name, args in once:
         try:
             async with asyncio.timeout(timeout):
@@ -86,6 +75,26 @@ async def publish_deferred(session: AsyncSession) -> None:
         except Exception as exc:  # the work is in Postgres: its owner's tick asks again
             logger.warning("publishing %s failed (%r); its owner asks again later", task_name, exc)
             return
+
+
+async def _publish(
+    deferred: list[tuple[str, tuple[Any, ...]]], *, each_within: float
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """Publish in order until one fails; what was not published."""
+    from app.worker.celery_app import celery_app
+
+    for index, (task_name, args) in enumerate(deferred):
+        try:
+            async with asyncio.timeout(each_within):
+                await asyncio.to_thread(celery_app.send_task, task_name, args=list(args))
+        except Exception as exc:
+            logger.warning(
+                "publishing %d task(s) failed (%r); their owners deliver them later",
+                len(deferred) - index,
+                exc,
+            )
+            return deferred[index:]
+    return []
 
 
 async def _fall_back(
