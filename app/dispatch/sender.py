@@ -241,6 +241,14 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
     if outcome.uncertain:
         values["uncertain_since"] = reply.uncertain_since or now
     async with transaction(deps.sessionmaker) as session:
+        # A paused reply reads its account's state under a share lock, first: a resume (which
+        # updates the account, then releases the waiting replies) either sees this reply
+        # queued or is seen here as done, so no reply waits an hour behind a working token.
+        account_status = (
+            await sellers_service.account_status_locked(session, reply.seller_id, MARKETPLACE)
+            if state == "queued"
+            else None
+        )
         # The interaction first, then its reply: the order a reply request takes them in.
         interaction = await session.get(
             Interaction, reply.interaction_id, with_for_update={"key_share": True}
@@ -269,6 +277,8 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
             )  # fmt: skip
             if refusal == "stale":  # the token was fixed while this attempt used the old one
                 await repository.release_waiting(session, reply.seller_id, now, [reply.id])
+        elif account_status == "active":  # paused by a state a resume has ended meanwhile
+            await repository.release_waiting(session, reply.seller_id, now, [reply.id])
     if state != "sent":
         logger.warning("reply %s attempt %s %s: %s", reply.id, reply.attempts, state, outcome.error)
     return state

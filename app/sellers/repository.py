@@ -76,13 +76,16 @@ async def set_account_status(
     )
 
 
-async def account_status(session: AsyncSession, seller_id: int, marketplace: str) -> str | None:
-    return await session.scalar(
-        select(MarketplaceAccount.status).where(
-            MarketplaceAccount.seller_id == seller_id,
-            MarketplaceAccount.marketplace == marketplace,
-        )
+async def account_status(
+    session: AsyncSession, seller_id: int, marketplace: str, *, lock: bool = False
+) -> str | None:
+    """The account's status; `lock`: under a share lock (a change waits for this transaction,
+    and this read waits for a change in flight)."""
+    stmt = select(MarketplaceAccount.status).where(
+        MarketplaceAccount.seller_id == seller_id,
+        MarketplaceAccount.marketplace == marketplace,
     )
+    return await session.scalar(stmt.with_for_update(read=True) if lock else stmt)
 
 
 async def delete_account(session: AsyncSession, *, seller_id: int, account_id: int) -> bool:

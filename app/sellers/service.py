@@ -93,6 +93,13 @@ async def usable_account(
 # what depends on it) -------------------------------------------------------------------------
 
 
+async def account_status_locked(
+    session: AsyncSession, seller_id: int, marketplace: str
+) -> str | None:
+    """The account's status, read under a share lock held until the transaction ends."""
+    return await repository.account_status(session, seller_id, marketplace, lock=True)
+
+
 async def mark_needs_reauth(
     session: AsyncSession,
     *,
