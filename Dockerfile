@@ -1,4 +1,4 @@
-# One image for api, worker, beat (and the sandbox once it lands); the command picks the role.
+# One image for api, worker, beat, the migration and the sandbox; the command picks the role.
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

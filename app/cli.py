@@ -14,6 +14,7 @@ from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
 from app.sellers import service as sellers_service
 from app.sync import service as sync_service
+from app.worker.lanes import LANES
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo"  # noqa: S105 - documented development-only credentials
@@ -98,23 +99,36 @@ def create_operator(email: str, seller_name: str, password: str) -> None:
 
 @cli.command("check-heartbeat")
 @click.option("--max-age", default=60.0, show_default=True, help="Seconds.")
-def check_heartbeat(max_age: float) -> None:
-    """Exit non-zero unless beat and a worker stamped the heartbeat recently (container probe)."""
+@click.option(
+    "--lane",
+    type=click.Choice([lane.name for lane in LANES]),
+    help="Check that this lane has a live consumer instead of beat's heartbeat.",
+)
+@click.option("--node", help="With --lane: only this worker counts (e.g. w-sync@$HOSTNAME).")
+def check_heartbeat(max_age: float, lane: str | None, node: str | None) -> None:
+    """Exit non-zero unless the heartbeat is fresh (container probe): beat's heartbeat run by the
+    control lane, or with --lane the stamp of a worker consuming that lane."""
     from app.core.redis import create_redis
     from app.health import heartbeat
 
-    async def age() -> float | None:
+    async def last() -> float | None:
         redis = create_redis(get_settings().require_redis_url())
         try:
-            last = await heartbeat.last_beat(redis)
+            if lane is None:
+                return await heartbeat.last_beat(redis)
+            stamps = await heartbeat.lane_consumers(redis, lane)
         finally:
             await redis.aclose()
-        return None if last is None else time.time() - last
+        if node is not None:
+            return stamps.get(node)
+        return max(stamps.values(), default=None)
 
-    seconds = asyncio.run(age())
+    stamp = asyncio.run(last())
+    seconds = None if stamp is None else time.time() - stamp
+    what = "worker heartbeat" if lane is None else f"lane {lane} heartbeat"
     if seconds is None or seconds > max_age:
-        raise click.ClickException(f"worker heartbeat is stale: {seconds}")
-    click.echo(f"heartbeat {seconds:.1f}s ago")
+        raise click.ClickException(f"{what} is stale: {seconds}")
+    click.echo(f"{what} {seconds:.1f}s ago")
 
 
 if __name__ == "__main__":

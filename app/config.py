@@ -57,11 +57,16 @@ class Settings(BaseSettings):
     # The API's port on this host (`make run` listens there): a draft URL must never reach it.
     api_port: int = Field(default=8000, ge=1, le=65535)
 
-    # How often beat looks for sellers due a sync (each seller has its own interval).
-    sync_tick_seconds: float = Field(default=30.0, gt=0)
-    # A sync holds its seller+channel lock this long past its last renewal; after a worker dies
-    # the run is resumed once the lock has expired.
-    sync_lock_ttl_seconds: float = Field(default=60.0, ge=1)
+    # How often beat looks for sellers due a sync (each seller has its own interval) and for
+    # runs nobody works on (a dead worker's, a lost task's): cheap, both read an index.
+    sync_tick_seconds: float = Field(default=10.0, gt=0)
+    # A sync holds its seller+channel lock this long past its last renewal (renewed every third
+    # of it); after a worker dies the run is resumed once the lock has expired: by the next tick,
+    # or at once by a sync-now.
+    sync_lock_ttl_seconds: float = Field(default=15.0, ge=1)
+    # A queued run whose task has not started this long after it was published (the task was
+    # lost with the broker) is published again by the tick.
+    sync_republish_after_seconds: float = Field(default=120.0, gt=0)
 
     # Dispatcher: how often beat sweeps the outbox (retries due, rows lost with a worker), and
     # how many attempts a reply gets before it is marked dead.

@@ -5,10 +5,12 @@ from app.core.base import Base
 from app.dispatch.models import OutboundReply
 from app.drafts.models import Draft
 from app.interactions.models import ChatMessage, Interaction, InteractionEvent, LinkCandidate
-from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
-from app.sync.models import SyncCursor, SyncError, SyncRun
+from app.links.models import link_backlog
+from app.sellers.models import AccountEvent, MarketplaceAccount, Seller, SellerSettings
+from app.sync.models import SyncCursor, SyncError, SyncGap, SyncRun
 
 __all__ = [
+    "AccountEvent",
     "ApiToken",
     "Base",
     "ChatMessage",
@@ -22,6 +24,8 @@ __all__ = [
     "SellerSettings",
     "SyncCursor",
     "SyncError",
+    "SyncGap",
     "SyncRun",
     "User",
+    "link_backlog",
 ]

@@ -56,6 +56,7 @@ from app.drafts import guardrails
 from app.interactions.models import Interaction
 from app.sync.models import SyncRun
 from app.sync.service import FINAL_STATUSES as SYNC_FINAL
+from app.worker import lanes
 from bench.report import (
     Fetched,
     Latencies,
@@ -93,7 +94,7 @@ EMAIL = "bench-dispatcher@example.com"
 PASSWORD = "bench-only-password"  # noqa: S105 - a throwaway database's operator
 SECRETS_KEY = "sellerdesk-bench-only-secrets-key"
 JWT_SECRET = "sellerdesk-bench-only-jwt-secret"  # noqa: S105 - fixed, so the token is reproducible
-QUEUE = "celery"  # the worker's (default) queue
+QUEUE = lanes.REPLIES.name  # where reply sends wait (the bench pauses its consumer)
 
 CHANNELS = ("review", "question", "chat")
 SHARES = {"question": 0.25, "chat": 0.05}  # the rest: reviews
@@ -349,7 +350,7 @@ class Bench(Harness):
 
         async def load() -> int:
             nonlocal idle_twice
-            queued = int(redis.llen(QUEUE))
+            queued = sum(int(redis.llen(lane.name)) for lane in lanes.LANES)
             active = inspect.active() or {}
             reserved = inspect.reserved() or {}
             busy = queued + sum(len(t) for t in [*active.values(), *reserved.values()])

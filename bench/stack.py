@@ -25,7 +25,6 @@ from typing import Any, ClassVar, TypeVar
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import psutil
-from celery import Celery
 from pydantic import SecretStr
 from redis import Redis
 from sqlalchemy import func, select, update
@@ -41,6 +40,7 @@ from app.interactions.models import ChatMessage, Interaction
 from app.sellers import service as sellers_service
 from app.sellers.models import SellerSettings
 from app.sync import service as sync_service
+from app.worker import lanes
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".data" / "bench"
@@ -325,7 +325,8 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
 
 @dataclass
 class Worker:
-    """A Celery worker exactly as `make run` starts it: prefork, `--concurrency 2`."""
+    """One Celery worker reading every lane: prefork, `--concurrency 2` (`make run` starts a
+    worker per lane, app/worker/lanes.py)."""
 
     env: dict[str, str]
     concurrency: int = 2
@@ -343,7 +344,7 @@ class Worker:
             "--loglevel", "INFO", "--concurrency", str(self.concurrency), "-n", "bench@%h",
         ]  # fmt: skip
         self.proc = spawn(argv, self.log, self.env)
-        broker = Celery(broker=broker_url)
+        broker = lanes.publisher(broker_url)
         try:
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline:
@@ -516,7 +517,7 @@ class Harness:
         self.engine: AsyncEngine = create_engine(self.settings, pool_size=2)
         self.maker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.admin = httpx.AsyncClient(base_url=sandbox.url, timeout=60)
-        self.broker = Celery(broker=services.redis_url)
+        self.broker = lanes.publisher(services.redis_url)
         self.worker: Worker | None = None
 
     async def close(self) -> None:

@@ -846,7 +846,7 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--tick-seconds",
         type=float,
         default=30.0,
-        help="SYNC_TICK_SECONDS for the worker (app default 30)",
+        help="SYNC_TICK_SECONDS for the worker (app default 10)",
     )
     parser.add_argument("--sellers", type=int, default=20, help="scenario 4 sellers (default 20)")
     parser.add_argument(

@@ -2,17 +2,20 @@
 
 import importlib
 import re
+import shlex
 
 import yaml
 
 from app.cli import cli
+from app.worker import lanes
 from tests.services import ROOT
 
 DOCKER_INSTRUCTIONS = {
     "FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
     "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
 }  # fmt: skip
-APP_SERVICES = {"api", "worker", "beat", "migrate"}
+WORKERS = {f"worker-{lane.name}" for lane in lanes.LANES}
+APP_SERVICES = {"api", "beat", "migrate", *WORKERS}
 
 
 def _compose() -> dict[str, dict[str, object]]:
@@ -65,11 +68,65 @@ def test_dockerfile_is_well_formed_and_installs_from_the_lock() -> None:
 def test_compose_has_every_service_with_healthchecks_and_one_image() -> None:
     services = _compose()
 
-    assert {"api", "worker", "beat", "sandbox", "postgres", "redis"} <= set(services)
-    for name in ("api", "worker", "beat", "sandbox", "postgres", "redis"):
+    assert {"api", *WORKERS, "beat", "sandbox", "postgres", "redis"} <= set(services)
+    for name in ("api", *WORKERS, "beat", "sandbox", "postgres", "redis"):
         assert "test" in services[name]["healthcheck"], name  # type: ignore[operator]
     images = {services[name]["image"] for name in (*APP_SERVICES, "sandbox")}
     assert images == {"sellerdesk:latest"}
+
+
+RESTART_POLICIES = {"always", "unless-stopped"}
+ONE_SHOT = {"migrate"}  # a job: retried on failure, no healthcheck once it has finished
+
+
+def test_compose_restarts_every_service_and_checks_its_health() -> None:
+    services = _compose()
+
+    for name, service in services.items():
+        healthcheck = service["healthcheck"]
+        assert isinstance(healthcheck, dict), name
+        if name in ONE_SHOT:
+            assert service["restart"] == "on-failure", name
+            assert healthcheck == {"disable": True}, name
+            continue
+        assert service["restart"] in RESTART_POLICIES, name
+        assert healthcheck["test"][0] in ("CMD", "CMD-SHELL"), name
+        for key in ("interval", "timeout", "retries"):
+            assert key in healthcheck, (name, key)
+
+
+def test_compose_healthchecks_probe_what_each_service_is_for() -> None:
+    services = _compose()
+    probe = {name: service["healthcheck"].get("test", []) for name, service in services.items()}  # type: ignore[attr-defined]
+
+    assert "pg_isready" in probe["postgres"][1]
+    assert probe["redis"][1:] == ["redis-cli", "ping"]
+    assert "http://127.0.0.1:8000/healthz" in probe["api"][-1]
+    assert "8000" in services["api"]["command"]  # the port the probe asks
+    assert "http://127.0.0.1:8100/_sandbox/health" in probe["sandbox"][-1]
+    assert probe["beat"][1:5] == ["python", "-m", "app.cli", "check-heartbeat"]
+    _assert_runnable(probe["beat"][1:])
+    for name in WORKERS:  # each lane's worker: its own node stamping its own lane
+        kind, line = probe[name]
+        command = shlex.split(line)
+        lane = name.removeprefix("worker-")
+        assert kind == "CMD-SHELL", name
+        assert command[:4] == ["python", "-m", "app.cli", "check-heartbeat"], name
+        assert command[command.index("--lane") + 1] == lane, name
+        assert command[command.index("--node") + 1].startswith(f"w-{lane}@"), name
+        _assert_runnable(command)
+
+
+def test_compose_starts_the_app_on_healthy_services() -> None:
+    services = _compose()
+
+    for name in APP_SERVICES:
+        depends = services[name]["depends_on"]
+        assert isinstance(depends, dict), name
+        assert depends["postgres"] == {"condition": "service_healthy"}, name
+        assert depends["redis"] == {"condition": "service_healthy"}, name
+        if name not in ONE_SHOT:
+            assert depends["migrate"] == {"condition": "service_completed_successfully"}, name
 
 
 def test_compose_commands_name_code_that_exists() -> None:
@@ -93,11 +150,27 @@ def test_compose_keeps_secrets_out_of_the_file() -> None:
 def test_compose_runs_api_workers_with_the_app_environment() -> None:
     services = _compose()
 
-    api_env, worker_env = services["api"]["environment"], services["worker"]["environment"]
+    api_env = services["api"]["environment"]
     assert isinstance(api_env, dict)
-    assert isinstance(worker_env, dict)
     assert api_env.pop("WEB_CONCURRENCY") == "${WEB_CONCURRENCY:-2}"
-    assert api_env == worker_env  # the anchor's whole environment, merged
+    for name in WORKERS:
+        assert services[name]["environment"] == api_env, name  # the anchor's, merged
+
+
+def test_compose_runs_a_worker_for_every_lane_as_make_run_does() -> None:
+    services = _compose()
+
+    for lane in lanes.LANES:
+        worker = services[f"worker-{lane.name}"]
+        assert worker["command"] == lanes.worker_argv(lane, python="python"), lane.name
+        probe = " ".join(worker["healthcheck"]["test"])  # type: ignore[index]
+        assert f"check-heartbeat --lane {lane.name} --node {lane.node}@$$HOSTNAME" in probe
+    consumed = {
+        command[command.index("--queues") + 1]
+        for service in services.values()
+        if isinstance(command := service.get("command"), list) and "--queues" in command
+    }
+    assert consumed == {lane.name for lane in lanes.LANES}
 
 
 def test_ci_runs_exactly_the_readme_test_command() -> None:

@@ -8,6 +8,10 @@ class ConnectorError(Exception):
 class AuthError(ConnectorError):
     """The token is wrong, expired or lacks the category (401/403). Retrying will not help."""
 
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
 
 class BadRequest(ConnectorError):
     """The marketplace refused the request itself (400/404/422). Retrying will not help."""

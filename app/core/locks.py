@@ -45,22 +45,42 @@ async def owner_of(redis: Redis, key: str) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def keep_alive(redis: Redis, key: str, owner: str, ttl: float) -> AsyncIterator[None]:
-    """Renew a held lock every ttl/3 until the block ends; then release it."""
+async def keep_alive(
+    redis: Redis, key: str, owner: str, ttl: float, *, stop_on_loss: bool = False
+) -> AsyncIterator[None]:
+    """Renew a held lock every ttl/3 until the block ends; then release it.
+
+    With `stop_on_loss`, a lock found lost (it expired during a stall longer than `ttl`, or
+    someone else holds it now) cancels the block, which then raises LockLost: whoever took the
+    lock over may be doing the same work, and two must not.
+    """
+    holder = asyncio.current_task()
+    lost = False
 
     async def renew() -> None:
+        nonlocal lost
         while True:
             await asyncio.sleep(ttl / 3)
             try:
-                if not await extend(redis, key, owner, ttl):
-                    logger.error("lock %s lost while held", key)
-                    return
+                held = await extend(redis, key, owner, ttl)
             except Exception:  # a Redis blip: try again next round, the TTL covers us
                 logger.warning("could not renew lock %s", key, exc_info=True)
+                continue
+            if not held:
+                logger.error("lock %s lost while held", key)
+                lost = True
+                if stop_on_loss and holder is not None:
+                    holder.cancel()
+                return
 
     task = asyncio.create_task(renew())
     try:
         yield
+    except asyncio.CancelledError:
+        # Our own cancel (and no other) becomes LockLost; any other cancel goes on as it came.
+        if lost and stop_on_loss and holder is not None and holder.uncancel() == 0:
+            raise LockLost(key) from None
+        raise
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

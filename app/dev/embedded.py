@@ -114,6 +114,14 @@ class EmbeddedPostgres:
         self._stop_orphan()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
+        proc = self.launch()
+        _wait_until(self._accepts_connections, proc, "embedded Postgres", self.log)
+        self._ensure_database()
+        return self.url
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start the server on the existing data dir and port without waiting for it: what a
+        supervisor restarting it after a crash needs (its clients reconnect on their own)."""
         if port_is_open(self.port):
             raise EmbeddedServiceError(
                 f"port {self.port} is taken; set EMBEDDED_PG_PORT or DATABASE_URL"
@@ -138,9 +146,7 @@ class EmbeddedPostgres:
                 user=self.run_as,
                 preexec_fn=die_with_parent(signal.SIGINT),
             )
-        _wait_until(self._accepts_connections, self.proc, "embedded Postgres", self.log)
-        self._ensure_database()
-        return self.url
+        return self.proc
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGINT)  # SIGINT = Postgres' "fast" shutdown
@@ -255,6 +261,13 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
+        proc = self.launch()
+        _wait_until(lambda: self._ping(), proc, "embedded Redis", self.log)
+        return self.url
+
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start the server on the existing dir and port without waiting for it (see
+        EmbeddedPostgres.launch)."""
         if port_is_open(self.port):
             raise EmbeddedServiceError(
                 f"port {self.port} is taken; set EMBEDDED_REDIS_PORT or REDIS_URL"
@@ -282,8 +295,7 @@ class EmbeddedRedis:
                 start_new_session=True,
                 preexec_fn=die_with_parent(signal.SIGTERM),
             )
-        _wait_until(lambda: self._ping(), self.proc, "embedded Redis", self.log)
-        return self.url
+        return self.proc
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM)

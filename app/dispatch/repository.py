@@ -94,3 +94,17 @@ async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[Outb
         .with_for_update(skip_locked=True)
     )
     return result.all()
+
+
+async def release_waiting(session: AsyncSession, seller_id: int, now: datetime) -> None:
+    """The seller's queued replies become due now (the sweeper sends them): those its paused
+    account kept waiting, once the account works again."""
+    await session.execute(
+        update(OutboundReply)
+        .where(
+            OutboundReply.seller_id == seller_id,
+            OutboundReply.state == "queued",
+            OutboundReply.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+    )

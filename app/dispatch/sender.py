@@ -32,8 +32,9 @@ from app.dispatch import quality, repository
 from app.dispatch.models import OutboundReply
 from app.dispatch.service import REQUEUE_AFTER, SEND_TASK
 from app.interactions.models import Interaction, InteractionEvent
+from app.sellers import service as sellers_service
 from app.sellers.models import SellerSettings
-from app.sync.service import NoAccount, seller_setup
+from app.sync.service import MARKETPLACE, AccountPaused, NoAccount, refusal_reason, seller_setup
 from app.worker import enqueue
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ SENDING_CHECK_AFTER = timedelta(seconds=30)
 ATTEMPT_TIMEOUT = 300.0
 BACKOFF_BASE, BACKOFF_CAP = 2.0, 300.0
 SWEEP_BATCH = 500
+# A reply whose account needs re-authorisation waits queued, uncounted; it is looked at again
+# this often, and at once when the account resumes (app/sellers/reauth.py).
+PAUSED_RECHECK = timedelta(hours=1)
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Outcome:
     uncertain: bool = False  # the attempt may have reached the marketplace
     retry_at: datetime | None = None  # instead of the backoff
     counted: bool = True  # False: the attempt only looked and waits (not one of max_attempts)
+    refused: str | None = None  # the marketplace refused the token: pause the account (why)
 
 
 def lock_key(reply_id: int) -> str:
@@ -96,6 +101,8 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
                 _, token, limits = await seller_setup(session, deps.settings, reply.seller_id)
             except NoAccount as exc:
                 token, outcome = None, Outcome("failed", error=str(exc))
+            except AccountPaused as exc:
+                token, outcome = None, _paused(str(exc))
         if token is not None:
             client = WildberriesClient(
                 token=token,
@@ -142,11 +149,17 @@ async def _attempt(
             return Outcome("sent", confirmed_by="sent")
     except (MaybeDelivered, TimeoutError) as exc:
         return Outcome("failed", error=str(exc) or "attempt timed out", uncertain=True)
+    except AuthError as exc:  # refused before it was processed: not an attempt at the reply
+        reason = refusal_reason(exc, "a reply send")
+        return _paused(reason, refused=reason)
     except (ConnectorError, RateLimitTimeout) as exc:
-        error = str(exc) or type(exc).__name__
-        if isinstance(exc, AuthError):
-            error = f"the marketplace refused the token: {error}"
-        return Outcome("failed", error=error)
+        return Outcome("failed", error=str(exc) or type(exc).__name__)
+
+
+def _paused(reason: str, refused: str | None = None) -> Outcome:
+    """Back to queued, uncounted, until the account works again."""
+    retry_at = datetime.now(UTC) + PAUSED_RECHECK
+    return Outcome("queued", error=reason[:500], retry_at=retry_at, counted=False, refused=refused)
 
 
 MODERATION_WAIT = "an earlier attempt may be in WB's moderation, which hides a question's answer"
@@ -222,7 +235,7 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
             "confirmed_by": outcome.confirmed_by,
             "quality": quality.classify(reply.text, reply.draft_text),
         }
-    elif state == "failed":
+    elif state in ("failed", "queued"):
         backoff = now + timedelta(seconds=_backoff(reply.attempts))
         values["next_attempt_at"] = outcome.retry_at or backoff
     if outcome.uncertain:
@@ -243,6 +256,11 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
             logger.warning("reply %s attempt %s was taken over", reply.id, reply.attempts)
             return "taken_over"
         await _on_interaction(session, reply, state, values, now)
+        if outcome.refused:
+            await sellers_service.mark_needs_reauth(
+                session, seller_id=reply.seller_id, marketplace=MARKETPLACE,
+                reason=outcome.refused, source="reply", payload={"reply_id": reply.id},
+            )  # fmt: skip
     if state != "sent":
         logger.warning("reply %s attempt %s %s: %s", reply.id, reply.attempts, state, outcome.error)
     return state
@@ -273,6 +291,8 @@ async def _on_interaction(
             interaction.status, interaction.needs_response = "open", True
             interaction.reply_pending_until = None
         _event(session, reply, "reply_dead", payload | {"error": values["last_error"]})
+    elif state == "queued":
+        _event(session, reply, "reply_paused", payload | {"error": values["last_error"]})
     else:
         _event(session, reply, "reply_failed", payload | {"error": values["last_error"]})
 

@@ -1,9 +1,10 @@
-"""Readiness checks: database, Redis, migrations at head, worker/beat heartbeat."""
+"""Readiness checks: database, Redis, migrations at head, beat's heartbeat through the control
+lane, and a live consumer on every work lane (`app.worker.lanes`)."""
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from alembic.config import Config
@@ -14,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.health import heartbeat
+from app.worker.lanes import LANES
 
 CHECK_TIMEOUT_SECONDS = 3.0
 ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
@@ -58,13 +60,26 @@ async def check_redis(redis: Redis) -> str:
 
 
 async def check_heartbeat(redis: Redis, max_age: float) -> str:
+    """Beat scheduled `health.heartbeat` and the control lane ran it."""
     last = await heartbeat.last_beat(redis)
     if last is None:
-        raise NotReadyError("no worker heartbeat yet (are the worker and beat running?)")
+        raise NotReadyError("no worker heartbeat yet (are beat and the control worker running?)")
     age = time.time() - last
     if age > max_age:
         raise NotReadyError(f"last worker heartbeat {age:.0f}s ago (limit {max_age:.0f}s)")
     return f"last worker heartbeat {age:.1f}s ago"
+
+
+async def check_lane(redis: Redis, lane: str, max_age: float) -> str:
+    """Some worker consumes the lane: its main process stamped it within `max_age`."""
+    consumers = await heartbeat.lane_consumers(redis, lane)
+    queued = await heartbeat.waiting(redis, lane)
+    now = time.time()
+    live = sorted(now - at for at in consumers.values() if now - at <= max_age)
+    if not live:
+        seen = f"last seen {now - max(consumers.values()):.0f}s ago" if consumers else "none seen"
+        raise NotReadyError(f"no live consumer ({seen}); {queued} waiting")
+    return f"{len(live)} consumer(s), newest {live[0]:.1f}s ago; {queued} waiting"
 
 
 async def _run(check: Callable[[], Awaitable[str]]) -> CheckResult:
@@ -88,5 +103,7 @@ async def run_checks(
         "redis": lambda: check_redis(redis),
         "worker_heartbeat": lambda: check_heartbeat(redis, heartbeat_max_age),
     }
+    for lane in LANES:
+        checks[f"lane_{lane.name}"] = partial(check_lane, redis, lane.name, heartbeat_max_age)
     results = await asyncio.gather(*(_run(c) for c in checks.values()))
     return dict(zip(checks, results, strict=True))

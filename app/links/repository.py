@@ -31,9 +31,11 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.interactions.models import Interaction, LinkCandidate
+from app.links.models import link_backlog
 
 PREVIEW_CHARS = 160
 
@@ -202,11 +204,21 @@ class ScoreParams:
     max_per_source: int
 
 
+def _seller_lock_key(seller_id: int) -> ColumnElement[int]:
+    return func.hashtextextended(f"links:{seller_id}", 0)
+
+
 async def lock_seller(session: AsyncSession, seller_id: int) -> None:
     """Serialise link writes per seller until the transaction ends (re-entrant)."""
-    await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(f"links:{seller_id}", 0)))
+    await session.execute(select(func.pg_advisory_xact_lock(_seller_lock_key(seller_id))))
+
+
+async def try_lock_seller(session: AsyncSession, seller_id: int) -> bool:
+    """`lock_seller` without waiting: False when another transaction writes the seller's links."""
+    locked = await session.scalar(
+        select(func.pg_try_advisory_xact_lock(_seller_lock_key(seller_id)))
     )
+    return bool(locked)
 
 
 async def existing_ids(session: AsyncSession, seller_id: int, ids: Sequence[int]) -> set[int]:
@@ -388,4 +400,72 @@ async def linked_for_timeline(
             lc.band.in_(bands),
         )
     )
+    return list((await session.execute(stmt)).all())
+
+
+# -- backlog --------------------------------------------------------------------------------
+
+
+async def add_backlog(session: AsyncSession, seller_id: int, ids: Sequence[int | None]) -> None:
+    """Record interactions to link (None: all the seller's); a row already there stays, with its
+    time. Sorted, so that two transactions adding the same ids cannot deadlock on the index."""
+    lb = link_backlog
+    values = [{"seller_id": seller_id, "interaction_id": i} for i in ids if i is None]
+    if values:
+        await session.execute(pg_insert(lb).values(values).on_conflict_do_nothing())
+    numbers = sorted({i for i in ids if i is not None})
+    if numbers:
+        rows = select(
+            literal(seller_id, BigInteger),
+            func.unnest(bindparam("ids", numbers, type_=ARRAY(BigInteger))),
+        )
+        stmt = pg_insert(lb).from_select(["seller_id", "interaction_id"], rows)
+        await session.execute(stmt.on_conflict_do_nothing())
+
+
+async def take_whole_seller(session: AsyncSession, seller_id: int) -> bool:
+    """Take a pending "all of the seller's interactions" request, with every row it covers."""
+    lb = link_backlog
+    taken = await session.execute(
+        delete(lb)
+        .where(lb.c.seller_id == seller_id, lb.c.interaction_id.is_(None))
+        .returning(lb.c.seller_id)
+    )
+    if taken.first() is None:
+        return False
+    await session.execute(delete(lb).where(lb.c.seller_id == seller_id))
+    return True
+
+
+async def take_backlog(session: AsyncSession, seller_id: int, limit: int) -> list[int]:
+    """Delete and return up to `limit` of the seller's pending interaction ids, lowest first.
+    The rows come back if the transaction is rolled back."""
+    lb = link_backlog
+    first = (
+        select(lb.c.interaction_id)
+        .where(lb.c.seller_id == seller_id, lb.c.interaction_id.is_not(None))
+        .order_by(lb.c.interaction_id)
+        .limit(limit)
+    )
+    result = await session.execute(
+        delete(lb)
+        .where(lb.c.seller_id == seller_id, lb.c.interaction_id.in_(first.scalar_subquery()))
+        .returning(lb.c.interaction_id)
+    )
+    return sorted(result.scalars())
+
+
+async def oldest_pending(session: AsyncSession, seller_id: int) -> datetime | None:
+    """When the seller's oldest pending row was queued; None with nothing pending."""
+    lb = link_backlog
+    stmt = select(func.min(lb.c.queued_at)).where(lb.c.seller_id == seller_id)
+    oldest: datetime | None = await session.scalar(stmt)
+    return oldest
+
+
+async def pending_sellers(session: AsyncSession, limit: int) -> list[AnyRow]:
+    """(seller_id, oldest) of sellers with a backlog, the longest waiting first."""
+    lb = link_backlog
+    oldest = func.min(lb.c.queued_at).label("oldest")
+    stmt = select(lb.c.seller_id, oldest).group_by(lb.c.seller_id).order_by(oldest).limit(limit)
     return list((await session.execute(stmt)).all())

@@ -135,23 +135,64 @@ async def recompute_seller(session: AsyncSession, seller_id: int, *, batch: int 
 async def recompute(
     session: AsyncSession, seller_id: int, interaction_ids: Sequence[int] | None
 ) -> int:
-    """The `links.recompute` task's body: the given interactions, or the whole seller."""
+    """The given interactions, or the whole seller (None), in the caller's transaction."""
     if interaction_ids is None:
         return await recompute_seller(session, seller_id)
     return await recompute_for(session, seller_id, interaction_ids)
 
 
+# -- requests -------------------------------------------------------------------------------
+# Work to do is a row in `link_backlog`, committed with the interactions it is about; at most
+# one `links.recompute` task per seller is pending (a Redis marker, see `enqueue.send_once`),
+# and it drains every row queued until it ends (`app.links.backlog`).
+
+# A pending task's marker lives this long (the running task renews it): if the task is lost,
+# the control tick asks for a new one once it has expired.
+MARKER_TTL_SECONDS = 600
+
+
+def marker_key(seller_id: int) -> str:
+    return f"sellerdesk:links:pending:{seller_id}"
+
+
+async def add_to_backlog(
+    session: AsyncSession, seller_id: int, interaction_ids: Sequence[int] | None
+) -> None:
+    """Record that these interactions (None: all the seller's) need their links computed, in
+    the caller's transaction. Nothing is queued: see `request_after_commit` / `request_now`."""
+    await repository.add_backlog(
+        session, seller_id, [None] if interaction_ids is None else interaction_ids
+    )
+
+
+def request_after_commit(session: AsyncSession, seller_id: int) -> None:
+    """Queue the seller's recompute once the caller's transaction commits, unless one is
+    already pending."""
+    enqueue.defer_once(
+        session, marker_key(seller_id), MARKER_TTL_SECONDS, RECOMPUTE_TASK, seller_id
+    )
+
+
+async def request_now(seller_id: int) -> bool:
+    """Queue the seller's recompute unless one is pending; True when this call queued it."""
+    return await enqueue.send_once(
+        marker_key(seller_id), MARKER_TTL_SECONDS, RECOMPUTE_TASK, seller_id
+    )
+
+
 async def request_recompute(
     session: AsyncSession, seller_id: int, interaction_ids: Sequence[int] | None
 ) -> None:
-    """Queue a recompute (published after commit); every id must be the seller's."""
+    """`POST /links/recompute` and the demo seed: the ids (each must be the seller's), or all
+    of the seller's interactions, go to the backlog; the recompute is queued after commit."""
     ids = None
     if interaction_ids is not None:
         ids = sorted(set(interaction_ids))
         found = await repository.existing_ids(session, seller_id, ids)
         if missing := [i for i in ids if i not in found]:
             raise NotFound("interactions not found", details={"ids": missing[:50]})
-    enqueue.defer(session, RECOMPUTE_TASK, seller_id, ids)
+    await add_to_backlog(session, seller_id, ids)
+    request_after_commit(session, seller_id)
 
 
 # -- reading ---------------------------------------------------------------------------------

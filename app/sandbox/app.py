@@ -3,7 +3,7 @@
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from app.sandbox import errors, routes_admin, routes_chat, routes_feedbacks
+from app.sandbox import errors, persist, routes_admin, routes_chat, routes_feedbacks
 from app.sandbox.clock import msk
 from app.sandbox.config import SandboxConfig
 from app.sandbox.gate import NOW, REQUEST_ID, MarketplaceGate
@@ -36,7 +36,12 @@ async def ping(request: Request) -> Response:
 
 
 def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
-    sandbox = Sandbox(config or SandboxConfig())
+    """With `config.state_file`, the state it holds is loaded first (StateFileError when it
+    cannot be read) and written after every change."""
+    config = config or SandboxConfig()
+    sandbox = Sandbox(config)
+    if config.state_file is not None:
+        persist.load(sandbox, config.state_file)
     app = FastAPI(
         title="Wildberries sandbox",
         version="0.1.0",
@@ -44,6 +49,8 @@ def create_sandbox_app(config: SandboxConfig | None = None) -> FastAPI:
     )
     app.state.sandbox = sandbox
     app.add_middleware(MarketplaceGate, sandbox=sandbox)
+    if config.state_file is not None:  # outermost: it sees the gate's own answers too
+        app.add_middleware(persist.SaveState, sandbox=sandbox, path=config.state_file)
     app.add_exception_handler(errors.FeedbacksError, _feedbacks_error)
     app.add_exception_handler(errors.BadBody, _bad_body)
     app.add_exception_handler(errors.ChatError, _chat_error)

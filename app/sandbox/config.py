@@ -1,5 +1,6 @@
 """Settings of the sandbox process, and the shapes of the admin API's settings bodies."""
 
+from pathlib import Path
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -85,3 +86,5 @@ class SandboxConfig(BaseModel):
     clock_frozen: bool = False
     # Tokens and reply signs are derived from it: the same secret gives the same tokens.
     secret: str = "sellerdesk-sandbox"  # noqa: S105 - test tokens only
+    # Loaded at start when it exists, written after every change (app/sandbox/persist.py).
+    state_file: Path | None = None

@@ -49,8 +49,11 @@ def _too_many(decision: Decision, request_id: str, now: float) -> Response:
     return errors.gateway_problem(429, detail, request_id, now, headers)
 
 
-def _unauthorized(scope: Scope, request_id: str, now: float) -> Response:
-    if _header(scope, b"authorization"):
+def _unauthorized(scope: Scope, request_id: str, now: float, *, revoked: bool) -> Response:
+    # The shape is WB's (wb-api.md §0); the wording for a withdrawn token is ours.
+    if revoked:
+        detail = "token problem; token withdrawn"
+    elif _header(scope, b"authorization"):
         detail = "token problem; token is not valid for this host"
     else:
         detail = "empty Authorization header"
@@ -75,8 +78,11 @@ class MarketplaceGate:
         delay = faults.latency_seconds()
         if delay:
             await asyncio.sleep(delay)
-        if seller is None:
-            await _unauthorized(scope, request_id, now)(scope, receive, send)
+        if seller is None or seller.revoked:
+            if seller is not None and group != "ping":  # a revoked seller sees its refused calls
+                seller.log.add(now, group, 401)
+            revoked = seller is not None
+            await _unauthorized(scope, request_id, now, revoked=revoked)(scope, receive, send)
             return
         seller.tick(now)
         scope.update({SELLER: seller, FAULTS: faults, REQUEST_ID: request_id, NOW: now})

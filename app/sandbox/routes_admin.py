@@ -51,6 +51,7 @@ def _seller_view(sandbox: Sandbox, seller: Seller) -> dict[str, Any]:
         "seller_id": seller.id,
         "name": seller.name,
         "token": seller.token,
+        "revoked": seller.revoked,
         "created_at": seller.created_at,
         "counts": seller.counts(now),
         "settings": seller.settings(),
@@ -94,9 +95,7 @@ async def create_seller(request: Request, spec: SellerSpec) -> Response:
 @router.get("/sellers")
 async def list_sellers(request: Request) -> Response:
     sellers = _sandbox(request).sellers.values()
-    return respond(
-        {"sellers": [{"seller_id": s.id, "name": s.name, "token": s.token} for s in sellers]}
-    )
+    return respond({"sellers": [_token_view(s) | {"name": s.name} for s in sellers]})
 
 
 @router.get("/sellers/{seller_id}")
@@ -112,6 +111,27 @@ async def update_seller(request: Request, seller_id: str, update: SellerSettings
     if update.new_items_per_minute is not None:
         seller.set_growth(update.new_items_per_minute, sandbox.clock.now())
     return respond(_seller_view(sandbox, seller))
+
+
+def _token_view(seller: Seller) -> dict[str, Any]:
+    return {"seller_id": seller.id, "token": seller.token, "revoked": seller.revoked}
+
+
+@router.post("/sellers/{seller_id}/token/revoke")
+async def revoke_token(request: Request, seller_id: str) -> Response:
+    """The seller withdraws its token: every marketplace call with it (/ping included) answers
+    the gateway's 401 until the token is restored. Idempotent."""
+    seller = _seller(request, seller_id)
+    seller.revoked = True
+    return respond(_token_view(seller))
+
+
+@router.post("/sellers/{seller_id}/token/restore")
+async def restore_token(request: Request, seller_id: str) -> Response:
+    """The same token works again (WB would issue a new one; ours is derived from the name)."""
+    seller = _seller(request, seller_id)
+    seller.revoked = False
+    return respond(_token_view(seller))
 
 
 @router.post("/sellers/{seller_id}/items")

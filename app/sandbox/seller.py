@@ -79,6 +79,8 @@ class Seller:
         self.rate_limits: RateLimits | None = None  # None: the global limits apply
         self.faults: FaultState | None = None  # None: the global faults apply
         self.growth = Growth(spec.new_items_per_minute.model_dump(), now)
+        self.seeded_events = self.chats.event_count  # what comes after is kept in a state file
+        self.revoked = False  # the seller withdrew the token: every call answers 401
 
     def _seed_feed(self, channel: str, count: int, ratio: float, now: float) -> Feed:
         key = derive(self.key, channel)

@@ -34,13 +34,17 @@ class Sandbox:
                 return existing, False
             now = self.clock.now()
             seller = Seller(spec, self.secret, now, self.config.request_log_capacity)
-            self.sellers[seller.id] = seller
-            self._by_token[seller.token] = seller
-            self._by_name[seller.name] = seller
+            self.add_seller(seller)
             return seller, True
 
+    def add_seller(self, seller: Seller) -> None:
+        self.sellers[seller.id] = seller
+        self._by_token[seller.token] = seller
+        self._by_name[seller.name] = seller
+
     def authenticate(self, authorization: str | None) -> Seller | None:
-        """`Authorization: <token>` or `Authorization: Bearer <token>`, as WB accepts both."""
+        """`Authorization: <token>` or `Authorization: Bearer <token>`, as WB accepts both.
+        A revoked token still names its seller: the gate answers it 401."""
         if not authorization:
             return None
         token = authorization.strip()

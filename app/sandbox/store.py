@@ -173,6 +173,23 @@ class Feed:
     def pending_count(self, now: float) -> int:
         return sum(1 for a in self.answers.values() if a.visible_at > now)
 
+    # --- a restarted sandbox ----------------------------------------------------------------------
+
+    def extend(self, times: array[float], products: array[int]) -> None:
+        """Items added after seeding, as a state file kept them (all unanswered until answers)."""
+        self.times.extend(times)
+        self.products.extend(products)
+        self.answered.extend(bytes(len(times)))
+        self._by_product = None
+
+    def restore_answer(self, index: int, answer: Answer) -> None:
+        """An answer as it stood; moderation still pending finishes at its own time."""
+        self.answers[index] = answer
+        if answer.hidden or answer.edits:
+            self.answered[index] = 1  # rejected at once, or an edit of a published answer
+        if not answer.hidden:
+            heapq.heappush(self._pending, (answer.visible_at, index))
+
 
 def _kth_match(flags: bytearray, needle: bytes, lo: int, hi: int, k: int) -> int:
     """Position of the k-th (0-based) byte equal to needle in flags[lo:hi]; it must exist.
@@ -322,6 +339,25 @@ class Chats:
         event = len(self.ev_ms) - 1
         self.last_event[chat] = event
         return event
+
+    def extend(
+        self,
+        products: array[int],
+        ev_ms: array[int],
+        ev_chat: array[int],
+        ev_seq: array[int],
+        ev_kind: bytes,
+    ) -> None:
+        """Chats and events that came after seeding, as a state file kept them."""
+        self.products.extend(products)
+        self.last_event.extend([-1] * len(products))
+        first = len(self.ev_ms)
+        self.ev_ms.extend(ev_ms)
+        self.ev_chat.extend(ev_chat)
+        self.ev_seq.extend(ev_seq)
+        self.ev_kind.extend(ev_kind)
+        for event in range(first, len(self.ev_ms)):
+            self.last_event[self.ev_chat[event]] = event
 
     def open_chat(self, product: int, now: float) -> int:
         """A new chat: the buyer's opening messages, up to the first seller reply."""

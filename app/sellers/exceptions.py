@@ -33,12 +33,13 @@ class NoMarketplaceAccount(AppError):
     code = "no_marketplace_account"
 
 
-class MarketplaceTokenRefused(AppError):
-    """The marketplace refused the stored token when it was last used or checked
-    (`account.last_error` says how); rotating or re-checking the token lifts this."""
+class AccountNeedsReauth(AppError):
+    """The marketplace refused the account's token when it was last used or checked: syncs and
+    reply sends are paused (`details`: account_id, marketplace, reason, since). Rotating the
+    token, or a check that succeeds, resumes them."""
 
     status_code = 409
-    code = "marketplace_token_refused"
+    code = "needs_reauth"
 
 
 class MarketplaceNotSupported(AppError):

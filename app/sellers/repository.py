@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,29 @@ async def get_account_for_marketplace(
         )
     )
     return result.scalar_one_or_none()
+
+
+async def set_account_status(
+    session: AsyncSession,
+    *,
+    seller_id: int,
+    marketplace: str,
+    status: str,
+    reason: str | None,
+    from_status: str,
+) -> int | None:
+    """Move the account from `from_status` to `status` (one statement: of two workers seeing
+    the same refusal, one changes it); its id, or None when it was not in `from_status`."""
+    return await session.scalar(
+        update(MarketplaceAccount)
+        .where(
+            MarketplaceAccount.seller_id == seller_id,
+            MarketplaceAccount.marketplace == marketplace,
+            MarketplaceAccount.status == from_status,
+        )
+        .values(status=status, status_reason=reason, status_since=func.now())
+        .returning(MarketplaceAccount.id)
+    )
 
 
 async def delete_account(session: AsyncSession, *, seller_id: int, account_id: int) -> bool:

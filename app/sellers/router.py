@@ -7,9 +7,10 @@ from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import EgressDep, SessionDep
 from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
 from app.core.schemas import Id, Page
-from app.sellers import repository, service
+from app.sellers import reauth, repository, service
 from app.sellers.dependencies import SecretBoxDep, TokenCheckerDep
 from app.sellers.schemas import (
+    AccountStateRead,
     MarketplaceAccountCheck,
     MarketplaceAccountCreate,
     MarketplaceAccountRead,
@@ -40,7 +41,11 @@ _CHECK_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/seller", response_model=SellerRead)
 async def read_seller(principal: CurrentPrincipal, session: SessionDep) -> SellerRead:
-    return SellerRead.model_validate(await service.get_seller(session, principal.seller_id))
+    """The seller, its sync state and the state of its accounts (`needs_reauth` says why)."""
+    seller, accounts = await service.seller_with_accounts(session, principal.seller_id)
+    return SellerRead.model_validate(seller).model_copy(
+        update={"accounts": [AccountStateRead.model_validate(a) for a in accounts]}
+    )
 
 
 @router.get("/settings", response_model=SellerSettingsRead)
@@ -124,14 +129,16 @@ async def rotate_token(
     box: SecretBoxDep,
     checker: TokenCheckerDep,
 ) -> MarketplaceAccountRead:
-    """Replace the token once the marketplace accepts the new one (else the old one stays)."""
-    account = await service.rotate_token(
+    """Replace the token once the marketplace accepts the new one (else the old one stays).
+    An account that needed re-authorisation is active again: waiting replies go out and a sync
+    of every channel is queued."""
+    account = await reauth.rotate_token(
         session,
         box,
+        checker,
         seller_id=principal.seller_id,
         account_id=account_id,
         token=body.token.get_secret_value(),
-        checker=checker,
     )
     return MarketplaceAccountRead.model_validate(account)
 
@@ -148,9 +155,10 @@ async def check_account(
     box: SecretBoxDep,
     checker: TokenCheckerDep,
 ) -> MarketplaceAccountCheck:
-    """Re-check the stored token: 200 with `valid` and the account (`last_error` set when the
-    marketplace refused it, cleared when it works); 502/503 when it could not be asked."""
-    account, valid = await service.check_account(
+    """Re-check the stored token: 200 with `valid` and the account (`needs_reauth` with the
+    reason when the marketplace refused it; active again, with replies and a sync resumed,
+    when it works); 502/503 when it could not be asked."""
+    account, valid = await reauth.check_account(
         session, box, checker, seller_id=principal.seller_id, account_id=account_id
     )
     return MarketplaceAccountCheck(

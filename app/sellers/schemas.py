@@ -22,12 +22,30 @@ Marketplace = Literal["wildberries", "ozon"]
 M = TypeVar("M", bound=BaseModel)
 
 
+AccountStatus = Literal["active", "needs_reauth"]
+
+
+class AccountStateRead(Schema):
+    """Whether an account's token works: `needs_reauth` (the marketplace refused it; syncs and
+    replies paused) says why and since when; rotating the token or a successful check resumes."""
+
+    id: int
+    marketplace: str
+    is_active: bool
+    status: AccountStatus
+    status_reason: str | None
+    status_since: datetime | None
+
+
 class SellerRead(Schema):
     id: int
     name: str
     sync_status: str
     sync_error: str | None
     last_sync_at: datetime | None
+    accounts: list[AccountStateRead] = Field(
+        default_factory=list, description="the state of each connected marketplace account"
+    )
 
 
 class MarketplaceAccountCreate(Input):
@@ -48,13 +66,16 @@ class MarketplaceAccountRead(Schema):
     marketplace: str
     name: str
     is_active: bool
+    status: AccountStatus
+    status_reason: str | None
+    status_since: datetime | None
     token_rotated_at: datetime | None
-    last_error: str | None
+    last_error: str | None = Field(description="the same as status_reason (its earlier name)")
     created_at: datetime
 
 
 class MarketplaceAccountCheck(BaseModel):
-    """The result of re-checking the stored token (`account.last_error` says why it failed)."""
+    """The result of re-checking the stored token (`account.status_reason` says why it failed)."""
 
     valid: bool
     checked_at: datetime

@@ -9,17 +9,17 @@ from app.core.errors import Conflict, NotFound
 from app.core.security import SecretBox
 from app.sellers import repository
 from app.sellers.exceptions import (
+    AccountNeedsReauth,
     DraftUrlRefused,
     MarketplaceNotSupported,
     MarketplaceRateLimited,
-    MarketplaceTokenRefused,
     MarketplaceTokenRejected,
     MarketplaceUnreachable,
     NoMarketplaceAccount,
     SettingsInvalid,
 )
 from app.sellers.marketplace import Outcome, PingResult, TokenChecker
-from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
+from app.sellers.models import AccountEvent, MarketplaceAccount, Seller, SellerSettings
 from app.sellers.schemas import SellerSettingsUpdate
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,13 @@ async def get_seller(session: AsyncSession, seller_id: int) -> Seller:
     return seller
 
 
+async def seller_with_accounts(
+    session: AsyncSession, seller_id: int
+) -> tuple[Seller, list[MarketplaceAccount]]:
+    seller = await get_seller(session, seller_id)
+    return seller, await repository.list_accounts(session, seller_id=seller_id)
+
+
 # --- marketplace accounts ------------------------------------------------------------------
 
 
@@ -57,8 +64,8 @@ async def get_account(session: AsyncSession, seller_id: int, account_id: int) ->
 async def usable_account(
     session: AsyncSession, seller_id: int, marketplace: str
 ) -> MarketplaceAccount:
-    """The seller's active account on `marketplace` whose token the marketplace has not refused;
-    a 409 saying which of the two is missing otherwise."""
+    """The seller's active account on `marketplace`, not waiting for re-authorisation; a 409
+    saying which of the two is missing otherwise (sync-now and new replies ask this)."""
     account = await repository.get_account_for_marketplace(
         session, seller_id=seller_id, marketplace=marketplace
     )
@@ -66,12 +73,92 @@ async def usable_account(
         raise NoMarketplaceAccount(
             f"connect a {marketplace} account first", details={"marketplace": marketplace}
         )
-    if account.last_error is not None:
-        raise MarketplaceTokenRefused(
-            f"the {marketplace} token does not work ({account.last_error}); rotate or re-check it",
-            details={"account_id": account.id, "last_error": account.last_error},
+    if account.needs_reauth:
+        raise AccountNeedsReauth(
+            f"the {marketplace} token does not work ({account.status_reason}): syncs and "
+            "replies are paused until it is rotated or re-checked",
+            details={
+                "account_id": account.id,
+                "marketplace": marketplace,
+                "reason": account.status_reason,
+                "since": account.status_since.isoformat() if account.status_since else None,
+            },
         )
     return account
+
+
+# --- re-authorisation: the state, and an event for each change (app/sellers/reauth.py resumes
+# what depends on it) -------------------------------------------------------------------------
+
+
+async def mark_needs_reauth(
+    session: AsyncSession,
+    *,
+    seller_id: int,
+    marketplace: str,
+    reason: str,
+    source: str,
+    payload: dict[str, Any] | None = None,
+) -> bool:
+    """The marketplace refused the account's token: pause what uses it. Only the first refusal
+    changes anything (and records an event); False when the account was paused already."""
+    account_id = await repository.set_account_status(
+        session,
+        seller_id=seller_id,
+        marketplace=marketplace,
+        status="needs_reauth",
+        reason=reason,
+        from_status="active",
+    )
+    if account_id is None:
+        return False
+    _account_event(session, seller_id, account_id, marketplace, "needs_reauth", source, reason,
+                   payload)  # fmt: skip
+    logger.warning("marketplace account %s needs re-authorisation: %s", account_id, reason)
+    return True
+
+
+async def reactivate(session: AsyncSession, account: MarketplaceAccount, *, source: str) -> bool:
+    """The token works again (rotated, or a check succeeded): back to active, with an event.
+    False when the account was active already."""
+    changed = await repository.set_account_status(
+        session,
+        seller_id=account.seller_id,
+        marketplace=account.marketplace,
+        status="active",
+        reason=None,
+        from_status="needs_reauth",
+    )
+    await session.refresh(account)
+    if changed is None:
+        return False
+    _account_event(session, account.seller_id, account.id, account.marketplace, "reauthorised",
+                   source, None, None)  # fmt: skip
+    logger.info("marketplace account %s re-authorised (%s)", account.id, source)
+    return True
+
+
+def _account_event(
+    session: AsyncSession,
+    seller_id: int,
+    account_id: int,
+    marketplace: str,
+    kind: str,
+    source: str,
+    reason: str | None,
+    payload: dict[str, Any] | None,
+) -> None:
+    session.add(
+        AccountEvent(
+            seller_id=seller_id,
+            account_id=account_id,
+            marketplace=marketplace,
+            kind=kind,
+            source=source,
+            reason=reason,
+            payload=payload or {},
+        )
+    )
 
 
 async def validate_token(checker: TokenChecker, marketplace: str, token: str) -> None:
@@ -132,7 +219,6 @@ async def connect_account(
         marketplace=marketplace,
         name=name,
         token_encrypted=box.encrypt(token),
-        last_error=None,
     )
     session.add(account)
     await session.flush()
@@ -175,9 +261,9 @@ async def rotate_token(
         await validate_token(checker, account.marketplace, token)
     account.token_encrypted = box.encrypt(token)
     account.token_rotated_at = datetime.now(UTC)
-    account.last_error = None
     account.is_active = True
     await session.flush()
+    await reactivate(session, account, source="rotation")
     return account
 
 
@@ -189,10 +275,11 @@ async def check_account(
     seller_id: int,
     account_id: int,
 ) -> tuple[MarketplaceAccount, bool]:
-    """Re-check the stored token and record the verdict in `last_error` (None when it works).
+    """Re-check the stored token and record the verdict: a refused token puts the account into
+    needs_reauth (`status_reason` says why), a working one makes it active again.
 
     Only a definite answer is recorded: when the marketplace cannot be asked (unreachable, rate
-    limited) this raises and `last_error` keeps what it said before.
+    limited) this raises and the status stays what it was.
     """
     account = await get_account(session, seller_id, account_id)
     _require_checkable(account.marketplace)
@@ -205,8 +292,17 @@ async def check_account(
     if result.outcome not in (Outcome.OK, Outcome.REJECTED):
         _raise_unless_ok(result)
     valid = result.outcome is Outcome.OK
-    account.last_error = None if valid else result.message
-    await session.flush()
+    if valid:
+        await reactivate(session, account, source="check")
+    else:
+        await mark_needs_reauth(
+            session,
+            seller_id=seller_id,
+            marketplace=account.marketplace,
+            reason=result.message,
+            source="check",
+        )
+        await session.refresh(account)
     logger.info("marketplace account %s checked: %s", account.id, result.outcome)
     return account, valid
 

@@ -17,16 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.connectors.wildberries import mapping
 from app.connectors.wildberries.client import WildberriesClient
-from app.connectors.wildberries.schemas import Chat, ChatEvent
+from app.connectors.wildberries.schemas import Chat, ChatEvent, ListPage
 from app.core.db import transaction
+from app.links import service as links_service
 from app.sync import repository
-from app.worker import enqueue
 
 # Incremental reads start this far before the watermark: the edge is re-read, dedup makes it free.
 OVERLAP_SECONDS = 300
-LINK_TASK = "links.recompute"
 # Rows normalised and upserted at a time: bounds a worker's memory on 5,000-item pages.
 UPSERT_CHUNK = 1000
+# Open gaps older than the incremental window read again per list and run (the window's own
+# are read anyway): bounds what a seller with many gaps adds to every run.
+GAP_RETRIES_PER_RUN = 10
 
 T = TypeVar("T")
 
@@ -116,10 +118,12 @@ def normalize_list(job: RunContext, items: list[Any]) -> Normalized:
 
 
 async def _store_list_page(
-    job: RunContext, items: list[Any], cursor_key: str | None, watermark: int | None
+    job: RunContext, page: ListPage, list_name: str, cursor_key: str | None, watermark: int | None
 ) -> int | None:
     """Normalise and upsert one page in chunks (bounded memory) in one transaction, together
-    with the run's counters and, when `cursor_key` is given, the watermark the page moves to."""
+    with the run's counters, how a dense window's read went (`sync_gaps`) and, when
+    `cursor_key` is given, the watermark the page moves to."""
+    items = page.items
     counts = dict.fromkeys(("created", "updated", "skipped", "errors"), 0)
     new_ids: list[int] = []
     async with transaction(job.sessionmaker) as session:
@@ -138,21 +142,27 @@ async def _store_list_page(
             await repository.merge_cursor_state(
                 session, job.seller.seller_id, job.channel, {cursor_key: watermark}
             )
+        if page.window is not None:
+            gap = repository.GapKey(job.seller.seller_id, job.channel, list_name)
+            if await repository.record_window(session, gap, page.window, job.run_id):
+                counts["gaps"] = 1
         await repository.add_to_run(
             session, job.run_id, fetched=len(items), **counts, **job.call_counts()
         )
-        _link_later(session, job, new_ids)
+        await _link_later(session, job, new_ids)
     return watermark
 
 
-def _link_later(session: AsyncSession, job: RunContext, new_ids: list[int]) -> None:
-    """New items get their cross-channel links computed by a task, after this page commits."""
+async def _link_later(session: AsyncSession, job: RunContext, new_ids: list[int]) -> None:
+    """New items join the seller's link backlog, committed with this page. The run's end asks
+    for one recompute covering every page (`app.sync.tasks`), not one task per page."""
     if new_ids:
-        enqueue.defer(session, LINK_TASK, job.seller.seller_id, new_ids)
+        await links_service.add_to_backlog(session, job.seller.seller_id, new_ids)
 
 
 async def sync_list(job: RunContext) -> None:
-    """Reviews or questions: both the unanswered and the answered list (WB requires the flag)."""
+    """Reviews or questions: both the unanswered and the answered list (WB requires the flag),
+    each after another try at its open gaps older than the incremental window."""
     channel: Literal["review", "question"] = "review" if job.channel == "review" else "question"
     async with transaction(job.sessionmaker) as session:
         state = await repository.get_cursor_state(session, job.seller.seller_id, channel)
@@ -160,12 +170,43 @@ async def sync_list(job: RunContext) -> None:
     for key, answered in (("unanswered", False), ("answered", True)):
         watermark = None if job.full_resync else state.get(key)
         since = watermark - OVERLAP_SECONDS if isinstance(watermark, int) else None
+        if since is not None:
+            await _retry_gaps(job, channel, key, answered, before=since)
+        dense: set[int] = set()  # seconds read one by one (their gaps are recorded as read)
         pages = job.client.iter_items(channel, is_answered=answered, date_from=since)
         async for page in prefetched(pages):
             if not answered and remote_unanswered is None:
                 remote_unanswered = page.count_unanswered
-            watermark = await _store_list_page(job, page.items, key, watermark)
+            if page.window is not None:
+                dense.add(page.window.date_from)
+            watermark = await _store_list_page(job, page, key, key, watermark)
+        # Every other second from `since` on was read in full: its old gap, if any, is closed.
+        async with transaction(job.sessionmaker) as session:
+            gap = repository.GapKey(job.seller.seller_id, channel, key)
+            await repository.resolve_gaps_read(session, gap, since=since, dense=dense)
     await _reconcile(job, channel, remote_unanswered)
+
+
+async def _retry_gaps(
+    job: RunContext,
+    channel: Literal["review", "question"],
+    list_name: str,
+    answered: bool,
+    *,
+    before: int,
+) -> None:
+    """Read again the open gaps of this list that end before `before`; each read updates its
+    gap, or resolves it when nothing is missing any more."""
+    gap = repository.GapKey(job.seller.seller_id, channel, list_name)
+    async with transaction(job.sessionmaker) as session:
+        windows = await repository.open_gap_windows(
+            session, gap, before=before, limit=GAP_RETRIES_PER_RUN
+        )
+    for date_from, date_to in windows:
+        for second in range(date_from, date_to + 1):
+            pages = job.client.read_second(channel, is_answered=answered, second=second)
+            async for page in prefetched(pages):
+                await _store_list_page(job, page, list_name, None, None)
 
 
 async def _reconcile(
@@ -184,7 +225,7 @@ async def _reconcile(
     since = int(oldest.timestamp()) - OVERLAP_SECONDS
     pages = job.client.iter_items(channel, is_answered=True, date_from=since)
     async for page in prefetched(pages):
-        await _store_list_page(job, page.items, None, None)
+        await _store_list_page(job, page, "answered", None, None)
 
 
 async def sync_chats(job: RunContext) -> None:
@@ -259,4 +300,4 @@ async def _commit_events(
             errors=len(errors),
             **job.call_counts(),
         )
-        _link_later(session, job, written.new_ids)
+        await _link_later(session, job, written.new_ids)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +23,9 @@ from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 SYNC_CHANNELS = ("review", "question", "chat", "stats")
 RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "skipped")
 TRIGGERS = ("beat", "manual")
+ACTIVE_RUN_STATUSES = ("queued", "running")
+GAP_CHANNELS = ("review", "question")
+GAP_LISTS = ("unanswered", "answered")
 
 
 class SyncCursor(IdMixin, TimestampMixin, Base):
@@ -47,6 +51,13 @@ class SyncRun(IdMixin, Base):
         CheckConstraint(enum_check("trigger", TRIGGERS), name="trigger"),
         Index("ix_sync_runs_seller_created", "seller_id", "created_at", "id"),
         Index("ix_sync_runs_seller_channel_created", "seller_id", "channel", "created_at"),
+        # What sync-now and the tick's orphan check read: the few runs not finished yet.
+        Index(
+            "ix_sync_runs_active",
+            "seller_id",
+            "channel",
+            postgresql_where=sql_text("status IN ('queued', 'running')"),
+        ),
     )
 
     seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
@@ -65,6 +76,12 @@ class SyncRun(IdMixin, Base):
     errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     rate_limited: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Windows this run could not read completely (the marketplace's caps): see `sync_gaps`.
+    gaps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How often the run was taken up again after its worker died.
+    resumes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When its task was last published: a queued run whose task was lost goes out again.
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -83,3 +100,50 @@ class SyncError(IdMixin, Base):
     error: Mapped[str] = mapped_column(Text)
     raw: Mapped[Any] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SyncGap(IdMixin, Base):
+    """Items of one list and time window the marketplace's caps kept us from reading.
+
+    WB caps how far a list can be paged (questions: take + skip ≤ 10 000), so more items than
+    that created within one second cannot all be read, from either end. The run that finds such
+    a window records it here and goes on; later runs read it again and resolve it once nothing
+    is missing (e.g. after some of its items moved to the other list). One open row per window.
+    """
+
+    __tablename__ = "sync_gaps"
+    __table_args__ = (
+        CheckConstraint(enum_check("channel", GAP_CHANNELS), name="channel"),
+        CheckConstraint(enum_check("list_name", GAP_LISTS), name="list_name"),
+        Index(
+            "uq_sync_gaps_open_window",
+            "seller_id",
+            "marketplace",
+            "channel",
+            "list_name",
+            "window_from",
+            "window_to",
+            unique=True,
+            postgresql_where=sql_text("resolved_at IS NULL"),
+        ),
+    )
+
+    seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
+    marketplace: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    list_name: Mapped[str] = mapped_column(String(16))  # unanswered | answered
+    # Both ends inclusive, whole seconds (the marketplace's dateFrom/dateTo).
+    window_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    window_to: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The marketplace's count for the window, and how many of those we could not read.
+    total: Mapped[int] = mapped_column(Integer)
+    missing: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
+    )  # the run that found it
+    last_run_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("sync_runs.id", ondelete="SET NULL"), index=True
+    )  # the run that last read it
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

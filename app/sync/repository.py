@@ -3,8 +3,8 @@ to one seller."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Boolean,
@@ -20,8 +20,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connectors.wildberries.schemas import WindowRead
 from app.interactions.models import ChatMessage, Interaction
-from app.sync.models import SyncCursor, SyncError, SyncRun
+from app.sync.models import SyncCursor, SyncError, SyncGap, SyncRun
 
 IDENTITY = ("seller_id", "marketplace", "channel", "external_id")
 # Refreshed on every sight of an item (light update); everything else is written once (heavy).
@@ -185,3 +186,148 @@ async def add_to_run(session: AsyncSession, run_id: int, **counts: int) -> None:
     increments = {name: columns[name] + value for name, value in counts.items() if value}
     if increments:
         await session.execute(update(SyncRun).where(SyncRun.id == run_id).values(increments))
+
+
+# --- runs nobody works on -------------------------------------------------------------------
+
+
+async def unfinished_runs(
+    session: AsyncSession, *, published_before: datetime, limit: int
+) -> list[SyncRun]:
+    """Every seller's runs that may be stuck: `running` ones, and `queued` ones whose task went
+    out before `published_before` (the lock in Redis tells which of them are alive)."""
+    published = func.coalesce(SyncRun.published_at, SyncRun.created_at)
+    result = await session.scalars(
+        select(SyncRun)
+        .where(
+            (SyncRun.status == "running")
+            | ((SyncRun.status == "queued") & (published <= published_before))
+        )
+        .order_by(SyncRun.id)
+        .limit(limit)
+    )
+    return list(result)
+
+
+async def requeue_run(
+    session: AsyncSession, run_id: int, *, from_status: str, now: datetime, note: str | None
+) -> SyncRun | None:
+    """Back to `queued` with a new publish time, if it is still `from_status`; a run taken from
+    `running` counts one more resume and carries `note` until it ends."""
+    values: dict[str, Any] = {"status": "queued", "published_at": now}
+    if from_status == "running":
+        values |= {"resumes": SyncRun.resumes + 1, "error": note}
+    return await session.scalar(
+        update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.status == from_status)
+        .values(values)
+        .returning(SyncRun)
+        .execution_options(populate_existing=True)
+    )
+
+
+# --- gaps: windows the marketplace's caps kept us from reading --------------------------------
+
+
+class GapKey(NamedTuple):
+    seller_id: int
+    channel: str
+    list_name: str  # unanswered | answered
+
+
+def _seconds(second: int) -> datetime:
+    return datetime.fromtimestamp(second, UTC)
+
+
+def _open(key: GapKey) -> Any:
+    return and_(
+        SyncGap.seller_id == key.seller_id,
+        SyncGap.marketplace == "wildberries",
+        SyncGap.channel == key.channel,
+        SyncGap.list_name == key.list_name,
+        SyncGap.resolved_at.is_(None),
+    )
+
+
+async def record_window(
+    session: AsyncSession, key: GapKey, window: WindowRead, run_id: int
+) -> bool:
+    """Record how reading a dense window went: items missing open its gap (or update the open
+    one), none missing resolves it. Returns whether items are missing."""
+    window_from, window_to = _seconds(window.date_from), _seconds(window.date_to)
+    if window.missing == 0:
+        await session.execute(
+            update(SyncGap)
+            .where(_open(key), SyncGap.window_from == window_from, SyncGap.window_to == window_to)
+            .values(missing=0, last_run_id=run_id, checked_at=func.now(), resolved_at=func.now())
+        )
+        return False
+    stmt = insert(SyncGap).values(
+        seller_id=key.seller_id,
+        marketplace="wildberries",
+        channel=key.channel,
+        list_name=key.list_name,
+        window_from=window_from,
+        window_to=window_to,
+        total=window.read + window.missing,
+        missing=window.missing,
+        run_id=run_id,
+        last_run_id=run_id,
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[
+                "seller_id", "marketplace", "channel", "list_name", "window_from", "window_to"
+            ],
+            index_where=SyncGap.resolved_at.is_(None),
+            set_={
+                "total": stmt.excluded.total,
+                "missing": stmt.excluded.missing,
+                "last_run_id": run_id,
+                "checked_at": func.now(),
+            },
+        )
+    )  # fmt: skip
+    return True
+
+
+async def open_gap_windows(
+    session: AsyncSession, key: GapKey, *, before: int, limit: int
+) -> list[tuple[int, int]]:
+    """(from, to) Unix seconds of this list's open gaps ending before `before`, the least
+    recently read first."""
+    result = await session.execute(
+        select(SyncGap.window_from, SyncGap.window_to)
+        .where(_open(key), SyncGap.window_to < _seconds(before))
+        .order_by(SyncGap.checked_at, SyncGap.id)
+        .limit(limit)
+    )
+    return [(int(a.timestamp()), int(b.timestamp())) for a, b in result]
+
+
+async def resolve_gaps_read(
+    session: AsyncSession, key: GapKey, *, since: int | None, dense: set[int]
+) -> None:
+    """Close this list's open gaps from `since` on (all of them without) that a complete read
+    went through without meeting them as dense windows: nothing in them is missing any more."""
+    conditions = [_open(key)]
+    if since is not None:
+        conditions.append(SyncGap.window_from >= _seconds(since))
+    if dense:
+        conditions.append(SyncGap.window_from.not_in([_seconds(s) for s in dense]))
+    await session.execute(
+        update(SyncGap)
+        .where(*conditions)
+        .values(missing=0, checked_at=func.now(), resolved_at=func.now())
+    )
+
+
+async def open_gaps(session: AsyncSession, seller_id: int, *, limit: int = 100) -> list[SyncGap]:
+    """The seller's open gaps, newest window first (the sync status and the alerts)."""
+    result = await session.scalars(
+        select(SyncGap)
+        .where(SyncGap.seller_id == seller_id, SyncGap.resolved_at.is_(None))
+        .order_by(SyncGap.window_from.desc(), SyncGap.id.desc())
+        .limit(limit)
+    )
+    return list(result)

@@ -5,17 +5,19 @@ from pydantic import TypeAdapter
 from sqlalchemy import select
 
 from app.auth.dependencies import CurrentPrincipal
-from app.core.deps import SessionDep
-from app.core.errors import ERROR_RESPONSES, Conflict
+from app.core.deps import RedisDep, SessionDep
+from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Id, Page
+from app.sellers import repository as sellers_repository
 from app.sellers import service as sellers_service
-from app.sellers.models import MarketplaceAccount
+from app.sellers.schemas import AccountStateRead
 from app.sync import repository, service
 from app.sync.models import SyncRun
 from app.sync.schemas import (
     ChannelStatus,
     SyncChannel,
+    SyncGapRead,
     SyncRequest,
     SyncRequested,
     SyncRunRead,
@@ -27,24 +29,32 @@ RUNS_CURSOR = TypeAdapter(tuple[Id])
 router = APIRouter(prefix="/sync", tags=["sync"], responses=ERROR_RESPONSES)
 
 
-@router.post("", response_model=SyncRequested, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "",
+    response_model=SyncRequested,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        409: {
+            "model": ErrorEnvelope,
+            "description": "`no_marketplace_account`, or `needs_reauth`: the marketplace "
+            "refused the token (details say why); rotate or re-check it",
+        }
+    },
+)
 async def sync_now(
-    principal: CurrentPrincipal, session: SessionDep, body: SyncRequest | None = None
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    redis: RedisDep,
+    body: SyncRequest | None = None,
 ) -> SyncRequested:
-    """Queue a sync now (one channel or all); a channel already syncing is reported, not queued."""
+    """Queue a sync now (one channel or all). A channel whose run is alive is reported under
+    `already_running`; one whose run is stuck (its worker died) is taken up again and listed
+    under `runs`."""
     body = body or SyncRequest()
-    account = await session.scalar(
-        select(MarketplaceAccount.id).where(
-            MarketplaceAccount.seller_id == principal.seller_id,
-            MarketplaceAccount.marketplace == "wildberries",
-            MarketplaceAccount.is_active,
-        )
-    )
-    if account is None:
-        raise Conflict("connect a Wildberries account first", code="no_marketplace_account")
+    await sellers_service.usable_account(session, principal.seller_id, service.MARKETPLACE)
     channels = (body.channel,) if body.channel else service.CHANNELS
-    runs, running = await service.request_runs(
-        session, principal.seller_id, channels, trigger="manual", full_resync=body.full_resync
+    runs, running = await service.start_now(
+        session, redis, principal.seller_id, channels, full_resync=body.full_resync
     )
     return SyncRequested(
         runs=[SyncRunRead.model_validate(r) for r in runs], already_running=running
@@ -87,10 +97,16 @@ async def sync_status(principal: CurrentPrincipal, session: SessionDep) -> SyncS
             cursor=await repository.get_cursor_state(session, seller.id, channel),
             last_run=SyncRunRead.model_validate(last) if last else None,
         )
+    account = await sellers_repository.get_account_for_marketplace(
+        session, seller_id=seller.id, marketplace=service.MARKETPLACE
+    )
+    gaps = await repository.open_gaps(session, seller.id)
     return SyncStatus(
         sync_status=seller.sync_status,
         sync_error=seller.sync_error,
         last_sync_at=seller.last_sync_at,
         next_sync_at=seller.next_sync_at,
+        account=AccountStateRead.model_validate(account) if account else None,
         channels=channels,
+        gaps=[SyncGapRead.model_validate(g) for g in gaps],
     )

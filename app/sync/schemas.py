@@ -4,6 +4,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from app.core.schemas import Input, Schema
+from app.sellers.schemas import AccountStateRead
 
 SyncChannel = Literal["review", "question", "chat"]
 
@@ -29,12 +30,31 @@ class SyncRunRead(Schema):
     errors: int
     rate_limited: int
     requests: int
+    gaps: int
+    resumes: int
     error: str | None
 
 
 class SyncRequested(BaseModel):
-    runs: list[SyncRunRead]
+    runs: list[SyncRunRead]  # queued now, or stuck (their worker died) and taken up again
     already_running: dict[str, int]
+
+
+class SyncGapRead(Schema):
+    """A window of one list the marketplace's caps kept the sync from reading completely;
+    later syncs read it again and close it once nothing is missing."""
+
+    id: int
+    channel: str
+    list_name: str
+    window_from: datetime
+    window_to: datetime
+    total: int
+    missing: int
+    run_id: int | None
+    last_run_id: int | None
+    found_at: datetime
+    checked_at: datetime
 
 
 class ChannelStatus(BaseModel):
@@ -47,4 +67,7 @@ class SyncStatus(BaseModel):
     sync_error: str | None
     last_sync_at: datetime | None
     next_sync_at: datetime | None
+    # The Wildberries account: `needs_reauth` means syncs are paused, and says why.
+    account: AccountStateRead | None
     channels: dict[str, ChannelStatus]
+    gaps: list[SyncGapRead]  # open ones, newest window first

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.connectors.base import AuthError, ConnectorError
 from app.connectors.wildberries.client import WildberriesClient
 from app.connectors.wildberries.mapping import SellerContext
@@ -25,9 +25,10 @@ from app.core.db import transaction
 from app.core.egress import EgressPolicy
 from app.core.ratelimit import Limit, RateLimiter
 from app.core.security import SecretBox
+from app.sellers import service as sellers_service
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
 from app.sync import channels, repository
-from app.sync.models import SyncRun
+from app.sync.models import ACTIVE_RUN_STATUSES, SyncRun
 from app.worker import enqueue
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 CHANNELS = ("review", "question", "chat")
 FINAL_STATUSES = ("succeeded", "partial", "failed", "skipped")
 RUN_TASK = "sync.run"
+MARKETPLACE = "wildberries"
+RESUMED_NOTE = "resumed: the worker running it was lost"
 
 
 def lock_key(seller_id: int, channel: str) -> str:
@@ -60,17 +63,22 @@ class NoAccount(ConnectorError):
     pass
 
 
+class AccountPaused(ConnectorError):
+    """The account needs re-authorisation: nothing is sent with its token until it is rotated or
+    a check succeeds."""
+
+
 # --- creating runs -----------------------------------------------------------------------
 
 
-async def active_run_ids(session: AsyncSession, seller_id: int) -> dict[str, int]:
-    """Channel → id of a queued or running run of this seller."""
-    result = await session.execute(
-        select(SyncRun.channel, func.max(SyncRun.id))
-        .where(SyncRun.seller_id == seller_id, SyncRun.status.in_(("queued", "running")))
-        .group_by(SyncRun.channel)
+async def active_runs(session: AsyncSession, seller_id: int) -> dict[str, SyncRun]:
+    """Channel → the seller's queued or running run of it (the newest, should there be two)."""
+    rows = await session.scalars(
+        select(SyncRun)
+        .where(SyncRun.seller_id == seller_id, SyncRun.status.in_(ACTIVE_RUN_STATUSES))
+        .order_by(SyncRun.id)
     )
-    return {row.channel: row[1] for row in result}
+    return {run.channel: run for run in rows}
 
 
 async def request_runs(
@@ -85,30 +93,74 @@ async def request_runs(
 
     Returns (new runs, {channel: existing run id}); the tasks go out after commit.
     """
-    active = await active_run_ids(session, seller_id)
+    active = await active_runs(session, seller_id)
+    idle = tuple(c for c in channels_ if c not in active)
+    runs = await _queue(session, seller_id, idle, trigger=trigger, full_resync=full_resync)
+    return runs, {c: active[c].id for c in channels_ if c in active}
+
+
+async def start_now(
+    session: AsyncSession,
+    redis: Redis,
+    seller_id: int,
+    channels_: tuple[str, ...],
+    *,
+    full_resync: bool = False,
+    now: datetime | None = None,
+) -> tuple[list[SyncRun], dict[str, int]]:
+    """Sync now: like `request_runs`, but a run that is stuck is taken up again and reported as
+    started, never as running: `running` with nobody holding its lock (its worker died), or
+    `queued` with no task taking it up since `sync_republish_after_seconds`. (A stuck run keeps
+    what it was asked: an incremental run stays incremental under a full_resync request.)"""
+    now = now or datetime.now(UTC)
+    active = await active_runs(session, seller_id)
+    started: list[SyncRun] = []
+    running: dict[str, int] = {}
+    for run in await stuck(redis, [active[c] for c in channels_ if c in active], now=now):
+        if await _take_up(session, run, now):
+            enqueue.defer(session, RUN_TASK, run.id)
+            started.append(run)
+    for channel in channels_:
+        if channel in active and active[channel] not in started:
+            running[channel] = active[channel].id
+    idle = tuple(c for c in channels_ if c not in active)
+    started += await _queue(session, seller_id, idle, trigger="manual", full_resync=full_resync)
+    return started, running
+
+
+async def _queue(
+    session: AsyncSession,
+    seller_id: int,
+    channels_: tuple[str, ...],
+    *,
+    trigger: str,
+    full_resync: bool,
+) -> list[SyncRun]:
+    now = datetime.now(UTC)
     runs = [
         SyncRun(
             seller_id=seller_id,
-            marketplace="wildberries",
+            marketplace=MARKETPLACE,
             channel=channel,
             trigger=trigger,
             full_resync=full_resync,
             status="queued",
+            published_at=now,
         )
         for channel in channels_
-        if channel not in active
     ]
     session.add_all(runs)
     await session.flush()
     for run in runs:
         enqueue.defer(session, RUN_TASK, run.id)
-    return runs, {c: active[c] for c in channels_ if c in active}
+    return runs
 
 
 async def fan_out_due(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
     """Beat tick: queue runs for the sellers whose next sync is due, and schedule the next one.
 
     Only due sellers are read (indexed `next_sync_at`); SKIP LOCKED lets ticks overlap safely.
+    An account that needs re-authorisation is not synced (its next sync waits for it).
     """
     due = (
         select(Seller.id, SellerSettings.sync_interval_minutes)
@@ -116,8 +168,9 @@ async def fan_out_due(session: AsyncSession, *, now: datetime, limit: int = 500)
         .join(
             MarketplaceAccount,
             (MarketplaceAccount.seller_id == Seller.id)
-            & (MarketplaceAccount.marketplace == "wildberries")
-            & MarketplaceAccount.is_active,
+            & (MarketplaceAccount.marketplace == MARKETPLACE)
+            & MarketplaceAccount.is_active
+            & (MarketplaceAccount.status == "active"),
         )
         .where((Seller.next_sync_at.is_(None)) | (Seller.next_sync_at <= now))
         .order_by(Seller.next_sync_at.asc().nullsfirst())
@@ -135,22 +188,63 @@ async def fan_out_due(session: AsyncSession, *, now: datetime, limit: int = 500)
     return len(rows)
 
 
-async def orphaned_runs(session: AsyncSession, redis: Redis, *, now: datetime) -> list[int]:
-    """Runs whose worker died: `running` with nobody holding their lock, or `queued` for long."""
-    result = await session.execute(
-        select(SyncRun.id, SyncRun.seller_id, SyncRun.channel, SyncRun.status, SyncRun.created_at)
-        .where(SyncRun.status.in_(("queued", "running")))
-        .order_by(SyncRun.id)
-        .limit(1000)
+async def orphaned_runs(
+    session: AsyncSession,
+    redis: Redis,
+    *,
+    now: datetime,
+    republish_after: timedelta | None = None,
+    limit: int = 1000,
+) -> list[int]:
+    """The tick's half of "no stuck runs": every stuck run (see `stuck`) is marked (`queued`
+    again, a new publish time, a resumed worker-less run counted in `resumes`) and returned
+    for the caller to publish after commit."""
+    candidates = await repository.unfinished_runs(
+        session, published_before=now - _republish_after(republish_after), limit=limit
     )
-    orphans = []
-    for run_id, seller_id, channel, status, created_at in result:
-        if status == "queued" and created_at > now - timedelta(minutes=10):
-            continue
-        holder = await locks.owner_of(redis, lock_key(seller_id, channel))
-        if holder is None:
-            orphans.append(run_id)
-    return orphans
+    taken = []
+    for run in await stuck(redis, candidates, now=now, republish_after=republish_after):
+        if await _take_up(session, run, now):
+            taken.append(run.id)
+    return taken
+
+
+async def stuck(
+    redis: Redis,
+    runs: list[SyncRun],
+    *,
+    now: datetime,
+    republish_after: timedelta | None = None,
+) -> list[SyncRun]:
+    """The runs nobody works on: no one holds their seller+channel lock (a live worker renews
+    it every third of its TTL), and either `running` (the worker died, or lost its lock) or
+    `queued` with no task taking them up since `republish_after` (a task lost with the broker).
+    """
+    if not runs:
+        return []
+    holders = await redis.mget([lock_key(run.seller_id, run.channel) for run in runs])
+    published_before = now - _republish_after(republish_after)
+    return [
+        run
+        for run, holder in zip(runs, holders, strict=True)
+        if holder is None
+        and (run.status == "running" or (run.published_at or run.created_at) <= published_before)
+    ]
+
+
+def _republish_after(value: timedelta | None) -> timedelta:
+    return value or timedelta(seconds=get_settings().sync_republish_after_seconds)
+
+
+async def _take_up(session: AsyncSession, run: SyncRun, now: datetime) -> bool:
+    """Queue a stuck run again (the caller publishes its task); False if it moved meanwhile."""
+    was_running = run.status == "running"
+    taken = await repository.requeue_run(
+        session, run.id, from_status=run.status, now=now, note=RESUMED_NOTE if was_running else None
+    )
+    if taken is not None and was_running:
+        logger.warning("sync run %s lost its worker; resumed (%s times)", run.id, taken.resumes)
+    return taken is not None
 
 
 # --- executing a run ---------------------------------------------------------------------
@@ -173,25 +267,29 @@ async def execute_run(deps: SyncDeps, run_id: int) -> str:
         await _finish(deps, run_id, seller_id, "skipped", f"another sync is running ({holder})")
         return "skipped"
 
-    async with locks.keep_alive(deps.redis, key, owner, ttl):
-        await _start(deps, run_id, seller_id)
-        try:
-            await _sync(deps, run_id, seller_id, channel, full)
-        except (ConnectorError, ValueError) as exc:
-            status = "failed"
-            logger.warning("sync run %s failed: %s", run_id, exc)
-            await _finish(deps, run_id, seller_id, status, str(exc)[:2000], auth=_is_auth(exc))
-            return status
-        except Exception as exc:
-            logger.exception("sync run %s crashed", run_id)
-            await _finish(deps, run_id, seller_id, "failed", f"internal error: {exc!r}"[:2000])
-            return "failed"
-        await _finish(deps, run_id, seller_id, "succeeded", None)
-        return "succeeded"
+    try:
+        async with locks.keep_alive(deps.redis, key, owner, ttl, stop_on_loss=True):
+            return await _run_locked(deps, run_id, seller_id, channel, full)
+    except locks.LockLost:
+        # Stalled past the TTL: whoever took the lock over, or the tick, carries the run on.
+        logger.error("sync run %s lost its lock and stopped", run_id)
+        return "running"
 
 
-def _is_auth(exc: Exception) -> bool:
-    return isinstance(exc, AuthError | NoAccount)
+async def _run_locked(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full: bool) -> str:
+    await _start(deps, run_id, seller_id)
+    try:
+        await _sync(deps, run_id, seller_id, channel, full)
+    except AccountPaused as exc:  # paused after the run was queued: no call with that token
+        return await _finish(deps, run_id, seller_id, "skipped", str(exc), paused=True)
+    except (ConnectorError, ValueError) as exc:
+        logger.warning("sync run %s failed: %s", run_id, exc)
+        refused = exc if isinstance(exc, AuthError) else None
+        return await _finish(deps, run_id, seller_id, "failed", str(exc)[:2000], refused)
+    except Exception as exc:
+        logger.exception("sync run %s crashed", run_id)
+        return await _finish(deps, run_id, seller_id, "failed", f"internal error: {exc!r}"[:2000])
+    return await _finish(deps, run_id, seller_id, "succeeded", None)
 
 
 async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full: bool) -> None:
@@ -218,17 +316,23 @@ async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full:
 async def seller_setup(
     session: AsyncSession, settings: Settings, seller_id: int
 ) -> tuple[SellerContext, str, dict[str, Limit]]:
+    """What a marketplace call for this seller needs: raises NoAccount without an active
+    account, AccountPaused while its token waits for re-authorisation."""
     account = (
         await session.execute(
             select(MarketplaceAccount).where(
                 MarketplaceAccount.seller_id == seller_id,
-                MarketplaceAccount.marketplace == "wildberries",
+                MarketplaceAccount.marketplace == MARKETPLACE,
                 MarketplaceAccount.is_active,
             )
         )
     ).scalar_one_or_none()
     if account is None:
         raise NoAccount("no active Wildberries account is connected")
+    if account.needs_reauth:
+        raise AccountPaused(
+            f"paused: the Wildberries account needs re-authorisation ({account.status_reason})"
+        )
     prefs = await session.get(SellerSettings, seller_id)
     token = SecretBox(settings.secrets_key.get_secret_value()).decrypt(account.token_encrypted)
     limits = {
@@ -253,16 +357,25 @@ async def _start(deps: SyncDeps, run_id: int, seller_id: int) -> None:
 
 
 async def _finish(
-    deps: SyncDeps, run_id: int, seller_id: int, status: str, error: str | None, auth: bool = False
-) -> None:
+    deps: SyncDeps,
+    run_id: int,
+    seller_id: int,
+    status: str,
+    error: str | None,
+    refused: AuthError | None = None,
+    *,
+    paused: bool = False,
+) -> str:
+    """Record the run's end and the seller's sync state (a run skipped for another one leaves
+    it alone; one skipped for a paused account says so); a refused token pauses the account."""
     async with transaction(deps.sessionmaker) as session:
         run = await session.get(SyncRun, run_id)
         assert run is not None
         if status == "failed" and run.fetched > 0:
             status = "partial"  # what it read before failing is kept
         run.status, run.error, run.finished_at = status, error, datetime.now(UTC)
-        if status == "skipped":
-            return
+        if status == "skipped" and not paused:
+            return status
         values: dict[str, Any] = {
             "sync_status": "ok" if status == "succeeded" else "error",
             "sync_error": None if status == "succeeded" else f"{run.channel}: {error}",
@@ -270,15 +383,23 @@ async def _finish(
         if status == "succeeded":
             values["last_sync_at"] = func.now()
         await session.execute(update(Seller).where(Seller.id == seller_id).values(values))
-        if auth or status == "succeeded":  # a refused token, or one that works again
-            await session.execute(
-                update(MarketplaceAccount)
-                .where(
-                    MarketplaceAccount.seller_id == seller_id,
-                    MarketplaceAccount.last_error.is_distinct_from(error),
-                )
-                .values(last_error=error)
+        if refused is not None:
+            await sellers_service.mark_needs_reauth(
+                session,
+                seller_id=seller_id,
+                marketplace=MARKETPLACE,
+                reason=refusal_reason(refused, f"a {run.channel} sync"),
+                source="sync",
+                payload={"run_id": run_id, "channel": run.channel},
             )
+    return status
+
+
+def refusal_reason(exc: AuthError, during: str) -> str:
+    """Why an account needs re-authorisation, safe to store and show: the HTTP status only,
+    never the marketplace's text (it may quote parts of the token)."""
+    status = f"HTTP {exc.status_code}" if exc.status_code else "an authorisation error"
+    return f"the marketplace refused the token ({status}) during {during}"
 
 
 async def run_stats(session: AsyncSession, run_id: int) -> SyncRun | None:

@@ -4,21 +4,15 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import setup_logging
-from kombu import Queue
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
 from app.config import get_settings
 from app.core.logging import configure_logging
+from app.worker import lanes
 
 # Longest task we expect, with margin. Redis redelivers an unacked task after this long, so it
 # must exceed every task's run time or a slow task would be run twice in parallel.
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
-
-# Link recomputes go to a queue of their own, which a worker reads only when the main queue
-# (syncs, replies, heartbeats) is empty: an import queues minutes of link work, and a reply or
-# the next sync must not wait behind it.
-MAIN_QUEUE = "celery"
-LINKS_QUEUE = "links"
 
 TASK_MODULES = [
     "app.health.tasks",
@@ -32,11 +26,7 @@ def create_celery() -> Celery:
     settings = get_settings()
     broker = settings.redis_url or "redis://127.0.0.1:6379/0"
     app = Celery("sellerdesk", broker=broker, include=TASK_MODULES)
-    transport_options = {
-        "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
-        # Queues in the order of `task_queues`, not round robin: the main queue first.
-        "queue_order_strategy": "priority",
-    }
+    transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
     app.conf.update(
         # Ack only after the task ran, and re-queue it when the worker process dies mid-task
         # (SIGKILL, OOM): every task is idempotent, so running twice is safe, losing one is not.
@@ -47,9 +37,8 @@ def create_celery() -> Celery:
         worker_prefetch_multiplier=1,
         # Nothing reads task results: state lives in Postgres (sync_runs, outbound_replies).
         task_ignore_result=True,
-        task_queues=tuple(Queue(name, routing_key=name) for name in (MAIN_QUEUE, LINKS_QUEUE)),
-        task_default_queue=MAIN_QUEUE,
-        task_routes={"links.*": {"queue": LINKS_QUEUE}},
+        # Each task to its lane's queue, each lane read by workers of its own (lanes.py).
+        **lanes.routing(),
         task_serializer="json",
         accept_content=["json"],
         broker_transport_options=transport_options,
@@ -77,6 +66,7 @@ def create_celery() -> Celery:
             },
         },
     )
+    app.steps["consumer"].add(lanes.LaneHeartbeat)
     return app
 
 

@@ -11,6 +11,7 @@ from app.interactions.models import ChatMessage, Interaction
 from app.links import service as links_service
 from app.worker import enqueue
 from tests import factories
+from tests.links.helpers import backlog_of
 
 SEED_PATH = "/api/v1/demo/seed"
 
@@ -158,13 +159,13 @@ async def test_new_demo_items_are_queued_for_linking(session: AsyncSession) -> N
 
     result = await service.seed(session, seller.id)
 
-    queued = session.info.get(enqueue.AFTER_COMMIT, [])
     assert result.created == 12
-    assert len(queued) == 1
-    task, (seller_id, ids) = queued[0]
-    assert task == links_service.RECOMPUTE_TASK
-    assert seller_id == seller.id
-    assert sorted(ids) == sorted(i.id for i in await _items(session, seller.id))
+    items = sorted(i.id for i in await _items(session, seller.id))
+    assert await backlog_of(session, seller.id) == items
+    queued = session.info.get(enqueue.AFTER_COMMIT_ONCE, [])
+    assert [(task, args) for _, _, task, args in queued] == [
+        (links_service.RECOMPUTE_TASK, (seller.id,))
+    ]
     enqueue.drop_deferred(session)
 
 

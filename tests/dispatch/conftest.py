@@ -31,6 +31,7 @@ from app.sellers import service as sellers_service
 from app.sellers.models import Seller, SellerSettings
 from app.sync import service as sync_service
 from app.sync.models import SyncRun
+from app.worker import lanes
 from tests import factories
 from tests.services import ROOT, Services, alembic, recreate_database_async
 from tests.sync import conftest as sync_conftest
@@ -81,7 +82,7 @@ def broker(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Celery:
     Celery instance read REDIS_URL when first imported, which may predate the test settings."""
     import app.worker.celery_app
 
-    celery = Celery(broker=settings.require_redis_url())
+    celery = lanes.publisher(settings.require_redis_url())
     monkeypatch.setattr(app.worker.celery_app, "celery_app", celery)
     return celery
 

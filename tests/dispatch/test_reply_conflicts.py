@@ -7,16 +7,14 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from redis.asyncio import Redis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.dispatch.models import OutboundReply
 from app.interactions.models import Interaction
-from app.sellers.models import MarketplaceAccount, Seller
+from app.sellers.models import Seller
 from tests import factories
-from tests.sync import sandbox
 
 TEXT = "Здравствуйте! Спасибо, что написали, мы разобрались с вашим вопросом."
 
@@ -113,7 +111,10 @@ async def test_a_chat_the_seller_answered_still_takes_another_message(
 ACCOUNTS = {
     "no account": None,
     "disconnected account": {"is_active": False},
-    "token refused": {"last_error": "the marketplace rejected the token (HTTP 401)"},
+    "token refused": {
+        "status": "needs_reauth",
+        "status_reason": "the marketplace rejected the token (HTTP 401)",
+    },
 }
 
 
@@ -146,28 +147,12 @@ async def test_a_seller_without_a_working_account_gets_409_with_the_reason(
         headers=headers,
     )
 
-    code = "marketplace_token_refused" if case == "token refused" else "no_marketplace_account"
+    code = "needs_reauth" if case == "token refused" else "no_marketplace_account"
     assert response.status_code == 409, response.text
     assert response.json()["error"]["code"] == code
     assert bulk.json()["items"][0]["error"]["code"] == code
     if case == "token refused":
         assert "HTTP 401" in response.json()["error"]["message"]
+        assert response.json()["error"]["details"]["reason"] == account["status_reason"]
     await session.refresh(item)
     assert (item.status, await _queued(session, item)) == ("open", 0)
-
-
-async def test_a_successful_sync_clears_a_refused_token(
-    connection: AsyncConnection, session: AsyncSession, redis: Redis, settings: Settings
-) -> None:
-    shop = await sandbox.start(connection, session, redis, settings, reviews=2)
-    account = await session.scalar(
-        select(MarketplaceAccount).where(MarketplaceAccount.seller_id == shop.seller_id)
-    )
-    assert account is not None
-    account.last_error = "the marketplace rejected the token (HTTP 401)"
-    await session.commit()
-
-    run = await shop.sync("review")
-
-    await session.refresh(account)
-    assert (run.status, account.last_error) == ("succeeded", None)

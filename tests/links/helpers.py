@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.interactions.models import Interaction, LinkCandidate
+from app.links.models import link_backlog
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -48,3 +49,14 @@ async def stored(session: AsyncSession, seller_id: int) -> dict[tuple[int, int],
         .execution_options(populate_existing=True)
     )
     return {(r.source_id, r.target_id): r for r in rows}
+
+
+async def backlog_of(session: AsyncSession, seller_id: int) -> list[int | None]:
+    """The seller's pending link backlog: interaction ids ascending, None (all) last."""
+    lb = link_backlog
+    rows = await session.scalars(
+        select(lb.c.interaction_id)
+        .where(lb.c.seller_id == seller_id)
+        .order_by(lb.c.interaction_id.asc().nulls_last())
+    )
+    return list(rows)

@@ -4,9 +4,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.links import service
 from app.sellers.models import Seller
-from app.worker.enqueue import AFTER_COMMIT
+from app.worker.enqueue import AFTER_COMMIT, AFTER_COMMIT_ONCE
 from tests import factories
-from tests.links.helpers import make
+from tests.links.helpers import backlog_of, make
 
 NM = 888
 
@@ -113,9 +113,11 @@ async def test_another_sellers_interaction_is_404_on_links_and_timeline(
     assert response.status_code == 404
     assert response.json()["error"]["details"] == {"ids": [mine.id]}
     assert not session.info.get(AFTER_COMMIT)
+    assert not session.info.get(AFTER_COMMIT_ONCE)
+    assert await backlog_of(session, mine.seller_id) == []
 
 
-async def test_recompute_queues_the_task_after_checking_the_ids(
+async def test_recompute_fills_the_backlog_and_asks_for_one_task_per_seller(
     session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
 ) -> None:
     seller, headers = shop
@@ -127,13 +129,15 @@ async def test_recompute_queues_the_task_after_checking_the_ids(
     )
     assert response.status_code == 202, response.text
     assert response.json() == {"queued": True}
+    assert await backlog_of(session, seller.id) == sorted([a.id, b.id])
     whole = await client.post("/api/v1/links/recompute", headers=headers)
     assert whole.status_code == 202
+    assert await backlog_of(session, seller.id) == [*sorted([a.id, b.id]), None]
 
-    assert session.info[AFTER_COMMIT] == [
-        ("links.recompute", (seller.id, sorted([a.id, b.id]))),
-        ("links.recompute", (seller.id, None)),
-    ]
+    # Published after commit, each only if no recompute of the seller is pending.
+    request = (service.marker_key(seller.id), service.MARKER_TTL_SECONDS, "links.recompute")
+    assert session.info[AFTER_COMMIT_ONCE] == [(*request, (seller.id,))] * 2
+    assert not session.info.get(AFTER_COMMIT)
     too_many = await client.post(
         "/api/v1/links/recompute", json={"interaction_ids": list(range(1, 5002))}, headers=headers
     )

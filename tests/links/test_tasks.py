@@ -1,9 +1,6 @@
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import locks
 from app.links import service, tasks
-from app.sync import service as sync_service
 from app.worker.celery_app import celery_app
 from tests import factories
 from tests.links.helpers import make, stored
@@ -39,14 +36,3 @@ async def test_task_body_recomputes_given_ids_or_the_whole_seller(session: Async
     after = {k: (v.confidence, v.band) for k, v in (await stored(session, s)).items()}
     assert after == before
     assert await service.recompute(session, s, []) == 0
-
-
-async def test_the_task_waits_while_a_sync_of_the_seller_runs(redis: Redis) -> None:
-    seller_id = 4242
-    assert not await tasks.should_wait(redis, seller_id, 0)
-
-    await locks.acquire(redis, sync_service.lock_key(seller_id, "question"), "run 1", 30)
-
-    assert await tasks.should_wait(redis, seller_id, 0)
-    assert not await tasks.should_wait(redis, seller_id + 1, 0)  # another seller's links
-    assert not await tasks.should_wait(redis, seller_id, tasks.MAX_SYNC_WAITS)  # waited enough

@@ -4,6 +4,8 @@ transport, and the sync writes through the test's rolled-back connection."""
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from celery import Celery
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -13,12 +15,24 @@ from app.config import Settings
 from app.core.security import SecretBox
 from app.interactions.models import ChatMessage, Interaction
 from app.sandbox.app import create_sandbox_app
+from app.sandbox.config import SandboxConfig
 from app.sellers import service as sellers_service
 from app.sync import service
 from app.sync.models import SyncRun
 from tests import factories
 
 SANDBOX_URL = "http://sandbox"
+
+
+@pytest.fixture
+def published_to_test_redis(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Celery:
+    """Tasks published after a commit go to the test Redis, whatever broker the app's Celery
+    read when it was first imported (import this fixture into a test module to use it)."""
+    import app.worker.celery_app
+
+    celery = Celery(broker=settings.require_redis_url())
+    monkeypatch.setattr(app.worker.celery_app, "celery_app", celery)
+    return celery
 
 
 @dataclass
@@ -67,9 +81,10 @@ async def start(
     session: AsyncSession,
     redis: Redis,
     settings: Settings,
+    config: SandboxConfig | None = None,
     **seller: Any,
 ) -> SandboxSync:
-    sandbox = create_sandbox_app()
+    sandbox = create_sandbox_app(config)
     transport = ASGITransport(app=sandbox)
     admin = AsyncClient(transport=transport, base_url=SANDBOX_URL)
     created = (await admin.post("/_sandbox/sellers", json={"name": "shop", **seller})).json()

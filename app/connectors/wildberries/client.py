@@ -9,6 +9,7 @@ outbound policy (purpose marketplace): a refused address is never called (`Polic
 
 import asyncio
 import random
+from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,7 @@ from app.connectors.base import (
     PolicyRefused,
     TransientError,
 )
-from app.connectors.wildberries.schemas import EventsPage, ListPage
+from app.connectors.wildberries.schemas import EventsPage, ListPage, WindowRead
 from app.core import egress
 from app.core.ratelimit import CHAT, FEEDBACKS, Limit, Priority, RateLimiter
 
@@ -123,6 +124,21 @@ class WildberriesClient:
             count_archive=_int_or_none(data, "countArchive"),
         )
 
+    async def count_items(
+        self, channel: ListChannel, *, is_answered: bool, date_from: int, date_to: int
+    ) -> int:
+        """WB's count of one list's items created in [date_from, date_to] (Unix seconds)."""
+        path = "/api/v1/feedbacks/count" if channel == "review" else "/api/v1/questions/count"
+        params = {
+            "isAnswered": "true" if is_answered else "false",
+            "dateFrom": date_from,
+            "dateTo": date_to,
+        }
+        data = await self._feedbacks_get(path, params)
+        if not isinstance(data, int) or isinstance(data, bool):
+            raise BadRequest(f"{path}: unexpected response")
+        return data
+
     async def iter_items(
         self,
         channel: ListChannel,
@@ -131,28 +147,83 @@ class WildberriesClient:
         date_from: int | None = None,
         date_to: int | None = None,
     ) -> AsyncIterator[ListPage]:
-        """Every item in [date_from, date_to], oldest first, page by page.
+        """Every item in [date_from, date_to] that WB's caps let us reach, oldest first.
 
-        WB caps `skip` (reviews 199 990, questions take+skip 10 000), so large accounts are read
-        by moving the date window forward rather than by skipping further.
+        WB caps `skip` (reviews 199 990, questions take+skip 10 000), so the date window moves
+        forward instead of skipping further. A full page that cannot move it (thousands of items
+        within a second or two) is read second by second (`read_second`), and the read goes on
+        after those seconds whatever they held: the last page of each carries how it went.
         """
-        take = REVIEWS_MAX_TAKE if channel == "review" else QUESTIONS_MAX_TAKE_PLUS_SKIP // 2
-        cursor, skip = date_from, 0
+        take = _take(channel)
+        cursor = date_from
         while True:
             page = await self.list_items(
-                channel, is_answered=is_answered, take=take, skip=skip,
+                channel, is_answered=is_answered, take=take, skip=0,
                 date_from=cursor, date_to=date_to,
             )  # fmt: skip
             yield page
             if len(page.items) < take:
                 return
             newest = newest_created_second(page.items)
-            if newest is not None and (cursor is None or newest - WINDOW_OVERLAP_SECONDS > cursor):
-                cursor, skip = newest - WINDOW_OVERLAP_SECONDS, 0
-            else:  # a full page inside one window: only skipping can move on
+            if newest is None:
+                raise BadRequest(f"a full page of {channel}s without a readable createdDate")
+            if cursor is None or newest - WINDOW_OVERLAP_SECONDS > cursor:
+                cursor = newest - WINDOW_OVERLAP_SECONDS
+                continue
+            last = max(newest, cursor)
+            shown = _ids_by_second(page.items)
+            for second in range(cursor, last + 1):
+                async for dense in self.read_second(
+                    channel, is_answered=is_answered, second=second
+                ):
+                    if dense.window is not None and not dense.window.read and shown[second]:
+                        # We rely on dateTo being inclusive (the sandbox's reading; WB does not
+                        # say): fail loudly rather than skip a second we know holds items.
+                        raise BadRequest(f"a one-second read of {channel}s missed items")
+                    yield dense
+            cursor = last + 1  # those seconds are read as far as WB lets anyone read them
+            if date_to is not None and cursor > date_to:
+                return
+
+    async def read_second(
+        self, channel: ListChannel, *, is_answered: bool, second: int
+    ) -> AsyncIterator[ListPage]:
+        """The items of one list created within one second: oldest first up to the skip cap,
+        then newest first (`dateDesc`) until the two ends meet, so up to twice the cap.
+
+        The last page carries `window`: how many distinct items were read and how many WB
+        counts beyond them (`missing`, asked only when the two ends did not meet).
+        """
+        take = _take(channel)
+        seen: set[str] = set()
+        held: ListPage | None = None  # the last page waits to carry the window
+        complete = False
+        for order in ("dateAsc", "dateDesc"):
+            skip = 0
+            while not complete and _skip_allowed(channel, take, skip):
+                page = await self.list_items(
+                    channel, is_answered=is_answered, take=take, skip=skip,
+                    date_from=second, date_to=second, order=order,
+                )  # fmt: skip
+                if held is not None:
+                    yield held
+                held = page
+                ids = _item_ids(page.items)
+                met = order == "dateDesc" and not ids.isdisjoint(seen)
+                complete = len(page.items) < take or met
+                seen |= ids
                 skip += take
-                if not _skip_allowed(channel, take, skip):
-                    raise BadRequest(f"more than the marketplace's skip cap of {channel}s in 1 s")
+            if complete:
+                break
+        missing = 0
+        if not complete:
+            total = await self.count_items(
+                channel, is_answered=is_answered, date_from=second, date_to=second
+            )
+            missing = max(0, total - len(seen))
+        window = WindowRead(date_from=second, date_to=second, read=len(seen), missing=missing)
+        assert held is not None  # the first request always runs
+        yield held.model_copy(update={"window": window})
 
     # --- buyer chat ------------------------------------------------------------------------
 
@@ -275,7 +346,7 @@ class WildberriesClient:
                 if status < 300:
                     return response
                 if status in (401, 403):
-                    raise AuthError(f"{status} from the marketplace: {_detail(response)}")
+                    raise AuthError(f"{status} from the marketplace: {_detail(response)}", status)
                 if status == 429 and not _is_maintenance(response):
                     rate_limited += 1
                     self.stats.rate_limited += 1
@@ -315,6 +386,28 @@ def newest_created_second(items: list[Any]) -> int | None:
             continue
         newest = second if newest is None else max(newest, second)
     return newest
+
+
+def _take(channel: ListChannel) -> int:
+    return REVIEWS_MAX_TAKE if channel == "review" else QUESTIONS_MAX_TAKE_PLUS_SKIP // 2
+
+
+def _ids_by_second(items: list[Any]) -> defaultdict[int, set[str]]:
+    """Ids of raw items by their `createdDate` second (items without either are left out)."""
+    found: defaultdict[int, set[str]] = defaultdict(set)
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        second = newest_created_second([item])
+        if second is not None:
+            found[second].add(item["id"])
+    return found
+
+
+def _item_ids(items: list[Any]) -> set[str]:
+    return {
+        item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
 
 
 def _skip_allowed(channel: ListChannel, take: int, skip: int) -> bool:
