@@ -96,15 +96,19 @@ async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[Outb
     return result.all()
 
 
-async def release_waiting(session: AsyncSession, seller_id: int, now: datetime) -> None:
-    """The seller's queued replies become due now (the sweeper sends them): those its paused
-    account kept waiting, once the account works again."""
+async def release_waiting(
+    session: AsyncSession, seller_id: int, now: datetime, ids: Sequence[int] | None = None
+) -> None:
+    """The seller's queued replies (or these of them) become due now (the sweeper sends them):
+    those its paused account kept waiting, once the account works again."""
+    only = [OutboundReply.id.in_(ids)] if ids is not None else []
     await session.execute(
         update(OutboundReply)
         .where(
             OutboundReply.seller_id == seller_id,
             OutboundReply.state == "queued",
             OutboundReply.next_attempt_at > now,
+            *only,
         )
         .values(next_attempt_at=now)
     )

@@ -257,10 +257,13 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
             return "taken_over"
         await _on_interaction(session, reply, state, values, now)
         if outcome.refused:
-            await sellers_service.mark_needs_reauth(
+            refusal = await sellers_service.mark_needs_reauth(
                 session, seller_id=reply.seller_id, marketplace=MARKETPLACE,
-                reason=outcome.refused, source="reply", payload={"reply_id": reply.id},
+                reason=outcome.refused, source="reply", token_read_at=reply.sending_since or now,
+                payload={"reply_id": reply.id},
             )  # fmt: skip
+            if refusal == "stale":  # the token was fixed while this attempt used the old one
+                await repository.release_waiting(session, reply.seller_id, now, [reply.id])
     if state != "sent":
         logger.warning("reply %s attempt %s %s: %s", reply.id, reply.attempts, state, outcome.error)
     return state

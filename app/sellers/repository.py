@@ -51,18 +51,37 @@ async def set_account_status(
     status: str,
     reason: str | None,
     from_status: str,
+    unchanged_since: datetime | None = None,
 ) -> int | None:
     """Move the account from `from_status` to `status` (one statement: of two workers seeing
-    the same refusal, one changes it); its id, or None when it was not in `from_status`."""
+    the same refusal, one changes it); its id, or None when it was not in `from_status` (or,
+    with `unchanged_since`, got there after that time)."""
+    a = MarketplaceAccount
+    unchanged = (
+        [a.status_since.is_(None) | (a.status_since <= unchanged_since)]
+        if unchanged_since is not None
+        else []
+    )
     return await session.scalar(
         update(MarketplaceAccount)
         .where(
             MarketplaceAccount.seller_id == seller_id,
             MarketplaceAccount.marketplace == marketplace,
             MarketplaceAccount.status == from_status,
+            *unchanged,
         )
-        .values(status=status, status_reason=reason, status_since=func.now())
+        # The moment of the change (not the transaction's start): a refusal is judged by it.
+        .values(status=status, status_reason=reason, status_since=func.clock_timestamp())
         .returning(MarketplaceAccount.id)
+    )
+
+
+async def account_status(session: AsyncSession, seller_id: int, marketplace: str) -> str | None:
+    return await session.scalar(
+        select(MarketplaceAccount.status).where(
+            MarketplaceAccount.seller_id == seller_id,
+            MarketplaceAccount.marketplace == marketplace,
+        )
     )
 
 

@@ -1,6 +1,6 @@
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,8 @@ from app.sellers.exceptions import (
 from app.sellers.marketplace import Outcome, PingResult, TokenChecker
 from app.sellers.models import AccountEvent, MarketplaceAccount, Seller, SellerSettings
 from app.sellers.schemas import SellerSettingsUpdate
+
+Refusal = Literal["paused", "already", "stale"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +100,13 @@ async def mark_needs_reauth(
     marketplace: str,
     reason: str,
     source: str,
+    token_read_at: datetime,
     payload: dict[str, Any] | None = None,
-) -> bool:
-    """The marketplace refused the account's token: pause what uses it. Only the first refusal
-    changes anything (and records an event); False when the account was paused already."""
+) -> Refusal:
+    """The marketplace refused the account's token, read at `token_read_at`: pause what uses
+    it. Only the first refusal changes anything (and records an event): `paused`; `already`
+    when the account was paused before; `stale` when it was made to work again after the token
+    was read (a call made before a rotation or a successful check: nothing to pause)."""
     account_id = await repository.set_account_status(
         session,
         seller_id=seller_id,
@@ -109,13 +114,15 @@ async def mark_needs_reauth(
         status="needs_reauth",
         reason=reason,
         from_status="active",
+        unchanged_since=token_read_at,
     )
     if account_id is None:
-        return False
+        status = await repository.account_status(session, seller_id, marketplace)
+        return "stale" if status == "active" else "already"
     _account_event(session, seller_id, account_id, marketplace, "needs_reauth", source, reason,
                    payload)  # fmt: skip
     logger.warning("marketplace account %s needs re-authorisation: %s", account_id, reason)
-    return True
+    return "paused"
 
 
 async def reactivate(session: AsyncSession, account: MarketplaceAccount, *, source: str) -> bool:
@@ -283,6 +290,7 @@ async def check_account(
     """
     account = await get_account(session, seller_id, account_id)
     _require_checkable(account.marketplace)
+    token_read_at = datetime.now(UTC)
     try:
         token = box.decrypt(account.token_encrypted)
     except ValueError:  # encrypted with a key that SECRETS_KEY no longer lists
@@ -301,6 +309,7 @@ async def check_account(
             marketplace=account.marketplace,
             reason=result.message,
             source="check",
+            token_read_at=token_read_at,
         )
         await session.refresh(account)
     logger.info("marketplace account %s checked: %s", account.id, result.outcome)

@@ -277,6 +277,7 @@ async def execute_run(deps: SyncDeps, run_id: int) -> str:
 
 
 async def _run_locked(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full: bool) -> str:
+    token_read_at = datetime.now(UTC)  # a refusal is judged against the token read after this
     await _start(deps, run_id, seller_id)
     try:
         await _sync(deps, run_id, seller_id, channel, full)
@@ -284,7 +285,7 @@ async def _run_locked(deps: SyncDeps, run_id: int, seller_id: int, channel: str,
         return await _finish(deps, run_id, seller_id, "skipped", str(exc), paused=True)
     except (ConnectorError, ValueError) as exc:
         logger.warning("sync run %s failed: %s", run_id, exc)
-        refused = exc if isinstance(exc, AuthError) else None
+        refused = (exc, token_read_at) if isinstance(exc, AuthError) else None
         return await _finish(deps, run_id, seller_id, "failed", str(exc)[:2000], refused)
     except Exception as exc:
         logger.exception("sync run %s crashed", run_id)
@@ -362,7 +363,7 @@ async def _finish(
     seller_id: int,
     status: str,
     error: str | None,
-    refused: AuthError | None = None,
+    refused: tuple[AuthError, datetime] | None = None,
     *,
     paused: bool = False,
 ) -> str:
@@ -384,14 +385,19 @@ async def _finish(
             values["last_sync_at"] = func.now()
         await session.execute(update(Seller).where(Seller.id == seller_id).values(values))
         if refused is not None:
-            await sellers_service.mark_needs_reauth(
+            exc, token_read_at = refused
+            refusal = await sellers_service.mark_needs_reauth(
                 session,
                 seller_id=seller_id,
                 marketplace=MARKETPLACE,
-                reason=refusal_reason(refused, f"a {run.channel} sync"),
+                reason=refusal_reason(exc, f"a {run.channel} sync"),
                 source="sync",
+                token_read_at=token_read_at,
                 payload={"run_id": run_id, "channel": run.channel},
             )
+            if refusal == "stale":  # the token was fixed while this run used the old one
+                await session.flush()
+                await request_runs(session, seller_id, (run.channel,), trigger="manual")
     return status
 
 

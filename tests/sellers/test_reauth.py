@@ -262,3 +262,54 @@ async def _account(env: SandboxSync) -> MarketplaceAccount:
         )
         assert account is not None
         return account
+
+
+class FixedWhileInFlight(httpx.AsyncBaseTransport):
+    """While a reply's answer call is on its way with the withdrawn token, a sync is refused
+    (the account pauses), the seller restores the token and checks it (the account resumes);
+    only then does the call's own 401 come back."""
+
+    def __init__(self, marketplace: Counting, fix: Any) -> None:
+        self.marketplace, self.fix = marketplace, fix
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.marketplace.handle_async_request(request)
+        if request.method != "GET" and response.status_code == 401:
+            await self.fix()
+        return response
+
+
+async def test_a_refusal_of_a_call_made_before_the_token_was_fixed_pauses_nothing(
+    shop: tuple[SandboxSync, Counting], session: AsyncSession, client: AsyncClient
+) -> None:
+    env, marketplace = shop
+    headers = await _operator(session, client, env)
+    item = await _open_review(env)
+    queued = await client.post(
+        f"/api/v1/interactions/{item.id}/reply", json={"text": TEXT}, headers=headers
+    )
+    reply_id = queued.json()["id"]
+    account_id = (await _account(env)).id
+    await marketplace.token("revoke")
+
+    async def fix() -> None:
+        assert (await env.sync("question")).status == "failed"
+        await marketplace.token("restore")
+        check = await client.post(
+            f"/api/v1/marketplace-accounts/{account_id}/check", headers=headers
+        )
+        assert check.json()["account"]["status"] == "active", check.text
+
+    deps = sender.DispatchDeps(env.deps.sessionmaker, env.deps.redis, env.deps.settings,
+                               FixedWhileInFlight(marketplace, fix))  # fmt: skip
+
+    assert await sender.send(deps, reply_id) == "queued"
+
+    assert (await _account(env)).status == "active"
+    assert [(k, s) for k, s, _ in await _events(env)] == [
+        ("needs_reauth", "sync"), ("reauthorised", "check")
+    ]  # fmt: skip
+    waiting = await _reply(env, reply_id)
+    assert (waiting.state, waiting.attempts) == ("queued", 0)
+    assert waiting.next_attempt_at <= datetime.now(UTC)  # due at once, not in an hour
+    assert await sender.send(deps, reply_id) == "sent"
