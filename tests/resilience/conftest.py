@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.faults.stack import Stack, wait_for
+from tests.resilience.stack import Stack, wait_for
 
 # What each fault test saw, printed as the closing note's table at the end of the module.
 RESULTS: list[tuple[str, str, str, str, str]] = []
@@ -83,7 +83,9 @@ class Shop:
                 if state == "sent":
                     pending.discard(rid)
             if pending:
-                raise AssertionError(f"{len(pending)} not sent yet")
+                some = [self.stack.ok("GET", f"/api/v1/replies/{rid}", self.token)
+                        for rid in sorted(pending)[:3]]  # fmt: skip
+                raise AssertionError(f"{len(pending)} not sent yet, e.g. {some}")
 
         return _timed(lambda: wait_for(all_sent, timeout, "every reply sent", every=1.0))
 

@@ -301,6 +301,6 @@ def _role(cmdline: list[str]) -> str | None:
     if " beat" in line:
         return "beat"
     if " worker" in line:
-        lane = re.search(r"-Q[ =]?(\S+)", line)
+        lane = re.search(r"(?:-Q|--queues)[ =]?(\S+)", line)
         return lane.group(1).split(",")[0] if lane else "worker"
     return None

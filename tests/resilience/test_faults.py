@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import Shop, make_shop, record
-from tests.faults.stack import Answer, NotYet, Stack, wait_for
+from tests.resilience.conftest import Shop, make_shop, record
+from tests.resilience.stack import Answer, NotYet, Stack, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,8 @@ def _assert_synced(shop: Shop) -> None:
 
 def _run(shop: Shop, channel: str) -> dict[str, Any]:
     runs = [r for r in shop.stack.runs(shop.token) if r["channel"] == channel]
+    if not runs:
+        raise NotYet(f"no {channel} run yet")
     return max(runs, key=lambda r: r["id"])
 
 
@@ -244,7 +246,7 @@ def test_token_revoked_mid_sync_pauses_the_account_until_it_is_fixed(stack: Stac
     lost, doubled = shop.delivered(replies)
     record(
         "marketplace token revoked mid-sync (and a 30-reply backlog)",
-        f"account `needs_reauth` after {noticed:.0f} s ({account.get('reauth_reason')!r}); "
+        f"account `needs_reauth` after {noticed:.0f} s ({account.get('status_reason')!r}); "
         f"GET /seller says why; sync-now 409 `needs_reauth`; replies "
         f"{sorted(set(states.values()))}, none dead",
         f"after the token works again and POST /check: replies sent and sync complete in "

@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from app.health import heartbeat
-from tests.faults.conftest import Shop, make_shop, record
-from tests.faults.stack import NotYet, Stack, wait_for
+from tests.resilience.conftest import Shop, make_shop, record
+from tests.resilience.stack import NotYet, Stack, wait_for
 
 pytestmark = pytest.mark.slow
 
