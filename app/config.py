@@ -26,6 +26,19 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_statement_timeout_ms: int = Field(default=30_000, ge=100)
+    # Opening a connection (TCP and the startup exchange) gives up after this; a request waits
+    # this long at most for a free pooled connection. A statement is cut by the server at
+    # DB_STATEMENT_TIMEOUT_MS and by the client a few seconds later (a frozen server answers
+    # nothing, not even its own timeout): app/core/db.py.
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # No request waits longer than this for its answer to start: past it the client gets 503
+    # service_unavailable with Retry-After (app/core/deadline.py). Keep it above /readyz's 3 s
+    # per check, or the readiness details are cut off too.
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Publishing a Celery task after commit gives up after this (the broker is down or frozen);
+    # the row's owner delivers it later (app/worker/enqueue.py).
+    broker_publish_timeout_seconds: float = Field(default=2.0, gt=0)
 
     # Fernet key(s) for marketplace tokens, comma separated: the first encrypts, all decrypt,
     # so keys can be rotated. Any string works: non-Fernet values are derived into a key.

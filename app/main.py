@@ -11,11 +11,13 @@ from app.auth.service import principal_cache
 from app.config import Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.db import Database, create_engine
+from app.core.deadline import DeadlineMiddleware
 from app.core.egress import EgressPolicy
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestIdMiddleware
 from app.core.redis import create_redis
+from app.core.retry import RetryLockConflictsMiddleware
 from app.core.security import SecretBox
 from app.health.router import router as health_router
 
@@ -48,8 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Reviews, questions and buyer chats of marketplace sellers in one inbox.",
         lifespan=lifespan,
     )
-    # The last added is the outermost: the body limit runs inside the request id.
+    # The last added is the outermost. From the outside in: the request id (and the last-resort
+    # error answer, so every error carries the id), the deadline (its 503 too), the body limit,
+    # then the replay of lock-conflict victims (which records the body as the app reads it,
+    # within the limit, and whose replays count against the deadline).
+    app.add_middleware(RetryLockConflictsMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(DeadlineMiddleware, seconds=settings.request_timeout_seconds)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(health_router)

@@ -1,6 +1,7 @@
 """Errors of the auth domain."""
 
 from app.core.errors import AppError
+from app.core.transient import RETRY_AFTER_SECONDS, Reason
 
 
 class ApiTokenCannotMint(AppError):
@@ -35,4 +36,7 @@ class LoginUnavailable(AppError):
     code = "login_unavailable"
 
     def __init__(self) -> None:
-        super().__init__("login is temporarily unavailable; try again shortly")
+        super().__init__(
+            "login is temporarily unavailable; try again shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS[Reason.REDIS])},
+        )

@@ -1,6 +1,6 @@
 """Async engine and session factories. The boundary (request, task) owns the transaction."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import orjson
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.config import Settings
+from app.core import deadline
 
 
 def async_url(url: str) -> URL:
@@ -24,23 +25,34 @@ def async_url(url: str) -> URL:
     return parsed
 
 
+# The client gives up on a statement this long after the server's own statement_timeout should
+# have cut it: only a server that answers nothing at all (frozen, or the network gone) gets here.
+COMMAND_TIMEOUT_MARGIN_SECONDS = 5.0
+
+
 def create_engine(
     settings: Settings, *, pool_size: int | None = None, pre_ping: bool = True
 ) -> AsyncEngine:
     """`pre_ping=False` (the API) saves a round trip per request; a connection the server
     dropped then fails one request, which invalidates the pool, and connections are recycled
-    after 30 minutes anyway."""
+    after 30 minutes anyway.
+
+    Every wait is bounded: connecting (`timeout`), a statement (the server's statement_timeout,
+    then asyncpg's `command_timeout`), and a free connection from the pool (`pool_timeout`)."""
+    command_timeout = settings.db_statement_timeout_ms / 1000 + COMMAND_TIMEOUT_MARGIN_SECONDS
     return create_async_engine(
         async_url(settings.require_database_url()),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         connect_args={
             "server_settings": server_settings(settings),
-            "timeout": 10,
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": command_timeout,
         },
     )
 
@@ -81,8 +93,11 @@ class Database:
         self._read_sessions = create_sessionmaker(self._reads)
 
     def transaction(self, *, read_only: bool = False) -> AbstractAsyncContextManager[AsyncSession]:
-        """A session committed when the block ends cleanly (`transaction`)."""
-        return transaction(self._read_sessions if read_only else self._sessions)
+        """A session committed when the block ends cleanly (`transaction`); once a writing one
+        has committed, the request's deadline no longer applies (app/core/deadline.py)."""
+        if read_only:
+            return transaction(self._read_sessions)
+        return transaction(self._sessions, on_commit=deadline.settle)
 
     def reader(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A pooled connection in autocommit, for Core reads."""
@@ -90,10 +105,14 @@ class Database:
 
 
 @asynccontextmanager
-async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def transaction(
+    maker: async_sessionmaker[AsyncSession], *, on_commit: Callable[[], None] | None = None
+) -> AsyncIterator[AsyncSession]:
     """One session, committed when the block ends cleanly and rolled back otherwise.
 
-    Tasks deferred on the session are published after the commit (and dropped on rollback).
+    Tasks deferred on the session are published after the commit (and dropped on rollback). A
+    failed publish never fails the block: the commit stands, and the rows' owner delivers them
+    (app/worker/enqueue.py).
     """
     from app.worker import enqueue
 
@@ -105,4 +124,6 @@ async def transaction(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[
             enqueue.drop_deferred(session)
             await session.rollback()
             raise
+        if on_commit is not None:
+            on_commit()
         await enqueue.publish_deferred(session)

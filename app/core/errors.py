@@ -55,6 +55,20 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class ServiceUnavailable(AppError):
+    """Something we depend on (the database, Redis) cannot serve the request now, or the request
+    ran past its deadline before anything was committed: the same request may be sent again after
+    `Retry-After` seconds (with the same Idempotency-Key where the endpoint takes one)."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+    def __init__(self, message: str, *, reason: str, retry_after: int) -> None:
+        super().__init__(
+            message, details={"reason": reason}, headers={"Retry-After": str(retry_after)}
+        )
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -130,6 +144,11 @@ def internal_error_response() -> JSONResponse:
     return error_response(500, "internal_error", "Internal server error")
 
 
+def unavailable_response(exc: ServiceUnavailable) -> JSONResponse:
+    """A 503 sent by a middleware (outside the app's exception handlers)."""
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -151,4 +170,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorEnvelope, "description": "Missing or invalid credentials"},
     404: {"model": ErrorEnvelope, "description": "Not found (or owned by another seller)"},
     422: {"model": ErrorEnvelope, "description": "Invalid request"},
+    503: {
+        "model": ErrorEnvelope,
+        "description": "`service_unavailable`: the database or Redis cannot serve now, or the "
+        "request ran past its deadline; send it again after `Retry-After`",
+    },
 }

@@ -1,9 +1,13 @@
-"""Request id, access log and the last-resort 500, as a plain ASGI middleware (no
+"""Request id, access log and the last-resort error answer, as a plain ASGI middleware (no
 BaseHTTPMiddleware overhead).
 
 Starlette turns an exception no handler took into a 500 in `ServerErrorMiddleware`, outside
 every user middleware: by then the request id is gone, and its response would carry neither the
-id nor the header. So this middleware answers such an exception itself, with the envelope."""
+id nor the header. So this middleware answers such an exception itself, with the envelope: 503
+`service_unavailable` with Retry-After when the database or Redis cannot serve now (see
+app/core/transient.py), 500 `internal_error` for a bug. It is the outermost of our middlewares
+(app/main.py), so every error body the app sends carries the id: never register a handler for
+`Exception` or 500 on the app, Starlette would run it in ServerErrorMiddleware, without the id."""
 
 import logging
 import re
@@ -12,8 +16,9 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import internal_error_response
+from app.core.errors import internal_error_response, unavailable_response
 from app.core.logging import request_id_var
+from app.core.transient import classify, unavailable
 
 logger = logging.getLogger("sellerdesk.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -43,11 +48,16 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             if status:  # the response has begun: nothing sensible can be sent any more
                 raise
-            logger.exception("unhandled error")
-            await internal_error_response()(scope, receive, send_with_id)
+            reason = classify(exc)
+            if reason is None:
+                logger.exception("unhandled error")
+                await internal_error_response()(scope, receive, send_with_id)
+            else:
+                logger.warning("service unavailable (%s): %r", reason, exc)
+                await unavailable_response(unavailable(reason))(scope, receive, send_with_id)
         finally:
             logger.info(
                 "%s %s %s",

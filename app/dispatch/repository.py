@@ -13,11 +13,36 @@ from app.interactions.models import Interaction
 async def lock_interaction(
     session: AsyncSession, seller_id: int, interaction_id: int
 ) -> Interaction | None:
-    """The interaction, locked for this transaction: replies to one item queue one at a time."""
+    """The interaction, locked for this transaction: replies to one item queue one at a time.
+
+    FOR NO KEY UPDATE: it excludes other writers of the row, but not the FOR KEY SHARE locks
+    that rows referencing it take (a link being written, an event), so those never wait on an
+    operator, nor deadlock with one."""
     return await session.scalar(
         select(Interaction)
         .where(Interaction.id == interaction_id, Interaction.seller_id == seller_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
+    )
+
+
+async def lock_interactions(session: AsyncSession, seller_id: int, ids: Sequence[int]) -> None:
+    """Lock these interactions (the seller's) for this transaction, in id order: every
+    transaction that locks several interactions takes them in that one order, so two of them
+    wait for each other but never deadlock."""
+    await session.execute(
+        select(Interaction.id)
+        .where(Interaction.seller_id == seller_id, Interaction.id.in_(sorted(set(ids))))
+        .order_by(Interaction.id)
+        .with_for_update(key_share=True)
+    )
+
+
+async def send_soon(session: AsyncSession, reply_ids: Sequence[int], now: datetime) -> None:
+    """Make queued (or failed) replies due for the sweeper's next pass."""
+    await session.execute(
+        update(OutboundReply)
+        .where(OutboundReply.id.in_(reply_ids), OutboundReply.state.in_(("queued", "failed")))
+        .values(next_attempt_at=now)
     )
 
 

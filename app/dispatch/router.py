@@ -65,6 +65,7 @@ async def bulk_reply(
     body: BulkReplyRequest, principal: CurrentPrincipal, session: SessionDep
 ) -> BulkReplyResponse:
     """Queue many replies; each item succeeds or fails on its own (`reply` or `error`)."""
+    await service.lock_for_bulk(session, principal, [item.interaction_id for item in body.items])
     results = []
     for item in body.items:
         try:

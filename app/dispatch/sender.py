@@ -241,6 +241,11 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
     if outcome.uncertain:
         values["uncertain_since"] = reply.uncertain_since or now
     async with transaction(deps.sessionmaker) as session:
+        # The interaction first, then its reply: the order a reply request takes them in.
+        interaction = await session.get(
+            Interaction, reply.interaction_id, with_for_update={"key_share": True}
+        )
+        assert interaction is not None  # the reply's foreign key cascades
         # Only the attempt that claimed the row records it (a stale one finds another attempt).
         updated = await session.scalar(
             update(OutboundReply)
@@ -255,7 +260,7 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
         if updated is None:
             logger.warning("reply %s attempt %s was taken over", reply.id, reply.attempts)
             return "taken_over"
-        await _on_interaction(session, reply, state, values, now)
+        await _on_interaction(session, interaction, reply, state, values, now)
         if outcome.refused:
             refusal = await sellers_service.mark_needs_reauth(
                 session, seller_id=reply.seller_id, marketplace=MARKETPLACE,
@@ -270,11 +275,9 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
 
 
 async def _on_interaction(
-    session: AsyncSession, reply: OutboundReply, state: str, values: dict[str, object],
-    now: datetime,
+    session: AsyncSession, interaction: Interaction, reply: OutboundReply, state: str,
+    values: dict[str, object], now: datetime,
 ) -> None:  # fmt: skip
-    interaction = await session.get(Interaction, reply.interaction_id, with_for_update=True)
-    assert interaction is not None
     payload: dict[str, object] = {"reply_id": reply.id, "attempt": reply.attempts}
     if state == "sent":
         window = await session.scalar(

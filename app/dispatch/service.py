@@ -27,7 +27,8 @@ from app.worker import enqueue
 
 SEND_TASK = "dispatch.send"
 # The API publishes the send task itself; the sweeper publishes it again only if the row is still
-# queued this much later (a lost publish or a lost task), so a busy queue is not flooded.
+# queued this much later (a lost task), so a busy queue is not flooded. A publish that failed is
+# known at once: those rows are made due now (`_send_soon`), for the sweeper's next pass.
 REQUEUE_AFTER = timedelta(minutes=2)
 DEFAULT_PENDING_WINDOW = 180
 
@@ -101,6 +102,18 @@ async def queue_reply(
     )
     enqueue.defer(session, SEND_TASK, reply.id)
     return reply, True
+
+
+@enqueue.on_publish_failure(SEND_TASK)
+async def _send_soon(session: AsyncSession, calls: Sequence[tuple[Any, ...]]) -> None:
+    """The broker is down: the sweeper (every few seconds) sends these replies once it is back."""
+    await repository.send_soon(session, [reply_id for (reply_id,) in calls], datetime.now(UTC))
+
+
+async def lock_for_bulk(session: AsyncSession, principal: Principal, ids: Sequence[int]) -> None:
+    """Lock every interaction a bulk request replies to, up front and in id order (not in the
+    request's order, which would let two bulk requests deadlock)."""
+    await repository.lock_interactions(session, principal.seller_id, ids)
 
 
 async def _validate(session: AsyncSession, interaction: Interaction, body: ReplyCreate) -> None:

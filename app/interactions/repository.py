@@ -361,7 +361,10 @@ async def get_many(
 ) -> list[Interaction]:
     stmt = select(Interaction).where(Interaction.seller_id == seller_id, Interaction.id.in_(ids))
     if for_update:
-        stmt = stmt.with_for_update()
+        # In id order (the rows are locked as the sort emits them), the one order every
+        # transaction locks several interactions in; FOR NO KEY UPDATE leaves the FOR KEY SHARE
+        # locks of referencing inserts (links, events) free (app/dispatch/repository.py).
+        stmt = stmt.with_for_update(key_share=True)
     return list((await session.scalars(stmt.order_by(Interaction.id))).all())
 
 

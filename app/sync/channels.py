@@ -127,6 +127,9 @@ async def _store_list_page(
     counts = dict.fromkeys(("created", "updated", "skipped", "errors"), 0)
     new_ids: list[int] = []
     async with transaction(job.sessionmaker) as session:
+        await repository.lock_existing(
+            session, job.seller.seller_id, job.channel, mapping.item_ids(items)
+        )
         for start in range(0, len(items), UPSERT_CHUNK):
             batch = normalize_list(job, items[start : start + UPSERT_CHUNK])
             written = await repository.upsert_interactions(session, batch.rows)
@@ -281,6 +284,7 @@ async def _commit_events(
         for chat_id, chat_events in by_chat.items()
     ]
     async with transaction(job.sessionmaker) as session:
+        await repository.lock_existing(session, job.seller.seller_id, "chat", list(by_chat))
         written = await repository.upsert_interactions(session, rows, chat=True)
         messages = [
             mapping.message_row(e, job.seller.seller_id) | {"interaction_id": written.ids[e.chatID]}

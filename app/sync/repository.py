@@ -10,6 +10,8 @@ from sqlalchemy import (
     Boolean,
     Table,
     and_,
+    any_,
+    bindparam,
     case,
     func,
     literal_column,
@@ -17,7 +19,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors.wildberries.schemas import WindowRead
@@ -43,10 +45,40 @@ def _dedup(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(by_key.values())
 
 
+async def lock_existing(
+    session: AsyncSession, seller_id: int, channel: str, external_ids: Sequence[str]
+) -> None:
+    """Lock the stored interactions among `external_ids` in id order, before upserting them.
+
+    ON CONFLICT DO UPDATE locks the rows it meets in the order of its VALUES (the marketplace's
+    order), and an operator's bulk action locks them in id order: the two could deadlock. Taken
+    here first, for the whole page, the upsert finds them locked already. FOR NO KEY UPDATE is
+    the lock the upsert takes (it changes no key column)."""
+    if not external_ids:
+        return
+    table = cast(Table, Interaction.__table__)
+    ids_type = ARRAY(table.c.external_id.type)
+    await session.execute(
+        select(table.c.id)
+        .where(
+            table.c.seller_id == seller_id,
+            table.c.marketplace == "wildberries",
+            table.c.channel == channel,
+            # One array parameter, not an IN list of a page's thousands of binds.
+            table.c.external_id == any_(bindparam("ids", sorted(set(external_ids)), ids_type)),
+        )
+        .order_by(table.c.id)
+        .with_for_update(key_share=True)
+    )
+
+
 async def upsert_interactions(
     session: AsyncSession, rows: Sequence[dict[str, Any]], *, chat: bool = False
 ) -> Upserted:
-    """Insert new items fully, refresh volatile fields of known ones, skip unchanged ones."""
+    """Insert new items fully, refresh volatile fields of known ones, skip unchanged ones.
+
+    A caller that upserts rows other transactions may hold locks on takes them first with
+    `lock_existing` (the sync does, per page)."""
     if not rows:
         return Upserted()
     # The Core table, not the ORM entity: rows are plain dicts, and the ORM bulk-insert path

@@ -26,7 +26,13 @@ def create_celery() -> Celery:
     settings = get_settings()
     broker = settings.redis_url or "redis://127.0.0.1:6379/0"
     app = Celery("sellerdesk", broker=broker, include=TASK_MODULES)
-    transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    transport_options = {
+        "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+        # A dead or frozen Redis fails a publish in seconds instead of hanging it (kombu waits
+        # forever by default). The socket timeout stays well above BRPOP's 1 s poll.
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
     app.conf.update(
         # Ack only after the task ran, and re-queue it when the worker process dies mid-task
         # (SIGKILL, OOM): every task is idempotent, so running twice is safe, losing one is not.
@@ -45,6 +51,15 @@ def create_celery() -> Celery:
         result_backend_transport_options=transport_options,
         visibility_timeout=VISIBILITY_TIMEOUT_SECONDS,
         broker_connection_retry_on_startup=True,
+        # One reconnect at once (a connection Redis dropped on restart), then give up: a request
+        # that publishes after commit must not wait out kombu's default of three retries; the
+        # rows' owners deliver what was not published (app/worker/enqueue.py).
+        task_publish_retry_policy={
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         timezone="UTC",

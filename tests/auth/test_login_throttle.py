@@ -244,6 +244,7 @@ async def test_login_fails_closed_with_503_when_redis_is_down(
     for response in (right, wrong):
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "login_unavailable"
+        assert response.headers["retry-after"] == "5"
         assert response.json()["request_id"] == response.headers["x-request-id"]
         assert "access_token" not in response.json()
     assert (await login(client, "nored@example.com")).status_code == 200

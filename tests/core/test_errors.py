@@ -1,7 +1,13 @@
 import re
+from collections.abc import AsyncIterator
+from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests import factories
 
 
 async def test_unknown_route_is_a_404_envelope_with_the_request_id(client: AsyncClient) -> None:
@@ -61,3 +67,56 @@ async def test_openapi_docs_are_served(client: AsyncClient) -> None:
     channel_schema = str(documented["channel"]["schema"])
     assert "array" in channel_schema
     assert "review" in channel_schema
+
+
+async def _chunks(size: int) -> AsyncIterator[bytes]:
+    for _ in range(size // 1024 + 1):
+        yield b"x" * 1024
+
+
+# (method, path, what else the request sends): every way the API answers with an error.
+ERROR_PATHS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "401 no credentials": ("GET", "/api/v1/interactions", {}),
+    "404 unknown route": ("GET", "/api/v1/nothing-here", {}),
+    "404 unknown item": ("GET", "/api/v1/replies/999999999", {"auth": True}),
+    "405 wrong method": ("DELETE", "/healthz", {}),
+    "413 declared body": ("POST", "/api/v1/auth/login", {"content": b"x" * (2 << 20)}),
+    "413 chunked body": ("POST", "/api/v1/auth/login", {"chunked": 2 << 20}),
+    "422 invalid body": ("POST", "/api/v1/auth/login", {"json": {"email": 1}}),
+    "422 malformed json": ("POST", "/api/v1/auth/login", {"content": b"{"}),
+    "500 bug": ("GET", "/boom", {}),
+}
+
+
+@pytest.mark.parametrize("case", ERROR_PATHS)
+async def test_every_error_body_carries_the_request_id(
+    app: FastAPI, client: AsyncClient, session: AsyncSession, case: str
+) -> None:
+    """The 503s are in tests/core/test_unavailable.py and test_lock_conflicts.py."""
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    method, path, extra = ERROR_PATHS[case]
+    extra = dict(extra)
+    headers = {"X-Request-ID": f"req-{case.split()[0]}"}
+    if "chunked" in extra:  # no Content-Length: counted as it arrives
+        extra["content"] = _chunks(extra.pop("chunked"))
+    if extra.pop("auth", False):
+        headers |= (await factories.operator(session, client, "ids@example.com"))[1]
+    if isinstance(extra.get("content"), bytes) or "json" in extra:
+        headers["Content-Type"] = "application/json"
+
+    response = await client.request(method, path, headers=headers, **extra)
+
+    assert response.status_code == int(case.split()[0]), response.text
+    assert response.json()["request_id"] == headers["X-Request-ID"]
+    assert response.headers["x-request-id"] == headers["X-Request-ID"]
+
+
+def test_no_handler_runs_outside_the_request_id(app: FastAPI) -> None:
+    """Starlette runs a handler for Exception or 500 in ServerErrorMiddleware, outside every
+    middleware of ours: its body would have no request id."""
+    assert Exception not in app.exception_handlers
+    assert 500 not in app.exception_handlers

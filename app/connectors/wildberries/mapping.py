@@ -40,6 +40,12 @@ def _base(ctx: SellerContext, channel: str, external_id: str) -> dict[str, Any]:
     }
 
 
+def item_ids(raws: list[Any]) -> list[str]:
+    """The external ids of raw reviews or questions, before validation (a malformed item's id
+    may be missing: it is not stored anyway)."""
+    return [raw["id"] for raw in raws if isinstance(raw, dict) and isinstance(raw.get("id"), str)]
+
+
 def feedback_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
     item = Feedback.model_validate(raw)
     answer = item.answer
