@@ -3,6 +3,7 @@ recomputation it causes) plus a 1,000-reply backlog, on a real `make run` stack,
 heartbeat never gaps over its interval plus 10 s and a sync-now of another seller starts within
 5 s."""
 
+import itertools
 import threading
 import time
 from datetime import datetime
@@ -42,7 +43,7 @@ class HeartbeatWatch(threading.Thread):
 
     def longest_gap(self) -> float:
         stamps = [*self.stamps, time.time()]
-        return max(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+        return max(b - a for a, b in itertools.pairwise(stamps))
 
 
 def _started_within(shop: Shop) -> float:
