@@ -325,11 +325,12 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
 
 @dataclass
 class Worker:
-    """One Celery worker reading every lane: prefork, `--concurrency 2` (`make run` starts a
-    worker per lane, app/worker/lanes.py)."""
+    """One Celery worker, prefork, `--concurrency 2`, reading `queues` (default every lane;
+    `make run` starts a worker per lane, app/worker/lanes.py)."""
 
     env: dict[str, str]
     concurrency: int = 2
+    queues: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     log: Path = DATA / "worker.log"
 
@@ -342,6 +343,7 @@ class Worker:
         argv = [
             sys.executable, "-m", "celery", "-A", "app.worker.celery_app", "worker",
             "--loglevel", "INFO", "--concurrency", str(self.concurrency), "-n", "bench@%h",
+            *(["--queues", self.queues] if self.queues else []),
         ]  # fmt: skip
         self.proc = spawn(argv, self.log, self.env)
         broker = lanes.publisher(broker_url)
@@ -541,8 +543,8 @@ class Harness:
             **extra,
         }
 
-    def start_worker(self, **env: str) -> Worker:
-        self.worker = Worker(self.worker_env(**env), log=self.data / "worker.log")
+    def start_worker(self, queues: str | None = None, **env: str) -> Worker:
+        self.worker = Worker(self.worker_env(**env), queues=queues, log=self.data / "worker.log")
         self.worker.start(self.services.redis_url)
         say(
             f"worker up (pid {self.worker.pid}, pool {self.worker.pool_pids()}); "

@@ -804,7 +804,9 @@ async def run_bench(opts: Options, report: Report) -> None:
             "bench-big", 1, opts.big(), next_sync_at=datetime.now(UTC) + timedelta(days=1)
         )
         say(f"seeded seller bench-big: {big.expected}")
-        bench.start_worker(SYNC_TICK_SECONDS=f"{opts.tick_seconds:g}")
+        # The sync lane's worker (and control, for the tick): link recomputes have a lane and a
+        # worker of their own, and would otherwise share these two processes with the syncs.
+        bench.start_worker(queues="control,sync", SYNC_TICK_SECONDS=f"{opts.tick_seconds:g}")
         report.notes += [
             "worker: `python -m celery -A app.worker.celery_app worker --loglevel INFO "
             f"--concurrency 2` (prefork, as `make run`), SYNC_TICK_SECONDS={opts.tick_seconds:g}",
