@@ -97,6 +97,19 @@ async def _open_review(env: SandboxSync) -> Interaction:
         return item
 
 
+async def _queued_reply(
+    env: SandboxSync, session: AsyncSession, client: AsyncClient
+) -> tuple[Any, Interaction, int]:
+    """An operator of the shop, an open review and the reply the operator queued to it."""
+    headers = await _operator(session, client, env)
+    item = await _open_review(env)
+    queued = await client.post(
+        f"/api/v1/interactions/{item.id}/reply", json={"text": TEXT}, headers=headers
+    )
+    assert queued.status_code == 201, queued.text
+    return headers, item, int(queued.json()["id"])
+
+
 async def _events(env: SandboxSync) -> list[tuple[str, str, dict[str, Any]]]:
     async with env.deps.sessionmaker() as session:
         rows = await session.scalars(
@@ -117,13 +130,7 @@ async def test_a_token_revoked_mid_sync_pauses_syncs_and_replies_until_it_is_rot
     shop: tuple[SandboxSync, Counting], session: AsyncSession, client: AsyncClient
 ) -> None:
     env, marketplace = shop
-    headers = await _operator(session, client, env)
-    item = await _open_review(env)
-    queued = await client.post(
-        f"/api/v1/interactions/{item.id}/reply", json={"text": TEXT}, headers=headers
-    )
-    assert queued.status_code == 201, queued.text
-    reply_id = queued.json()["id"]
+    headers, item, reply_id = await _queued_reply(env, session, client)
 
     marketplace.revoke_after = 1  # the unanswered page is served, the answered one refused
     run = await env.sync("review", full=True)
@@ -200,12 +207,7 @@ async def test_a_reply_refused_on_send_pauses_the_account_and_a_check_resumes_it
     shop: tuple[SandboxSync, Counting], session: AsyncSession, client: AsyncClient
 ) -> None:
     env, marketplace = shop
-    headers = await _operator(session, client, env)
-    item = await _open_review(env)
-    queued = await client.post(
-        f"/api/v1/interactions/{item.id}/reply", json={"text": TEXT}, headers=headers
-    )
-    reply_id = queued.json()["id"]
+    headers, item, reply_id = await _queued_reply(env, session, client)
     await marketplace.token("revoke")  # before the send
     deps = sender.DispatchDeps(env.deps.sessionmaker, env.deps.redis, env.deps.settings,
                                marketplace)  # fmt: skip
@@ -283,12 +285,7 @@ async def test_a_refusal_of_a_call_made_before_the_token_was_fixed_pauses_nothin
     shop: tuple[SandboxSync, Counting], session: AsyncSession, client: AsyncClient
 ) -> None:
     env, marketplace = shop
-    headers = await _operator(session, client, env)
-    item = await _open_review(env)
-    queued = await client.post(
-        f"/api/v1/interactions/{item.id}/reply", json={"text": TEXT}, headers=headers
-    )
-    reply_id = queued.json()["id"]
+    headers, _, reply_id = await _queued_reply(env, session, client)
     account_id = (await _account(env)).id
     await marketplace.token("revoke")
 
