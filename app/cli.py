@@ -109,7 +109,7 @@ def check_heartbeat(max_age: float, lane: str | None, node: str | None) -> None:
     """Exit non-zero unless the heartbeat is fresh (container probe): beat's heartbeat run by the
     control lane, or with --lane the stamp of a worker consuming that lane."""
     from app.core.redis import create_redis
-    from app.health import heartbeat
+    from app.worker import heartbeat
 
     async def last() -> float | None:
         redis = create_redis(get_settings().require_redis_url())
