@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connectors.wildberries.schemas import WindowRead
+from app.connectors.base import WindowRead
 from app.interactions.models import ChatMessage, Interaction
 from app.sync.models import SyncCursor, SyncError, SyncGap, SyncRun
 
