@@ -2,8 +2,8 @@
 
 product.md §2/§5 and style.md rule 12: one token bucket per seller and API group, exact across
 all workers (the predecessor divided the limit by the number of workers). The limits themselves
-are the marketplace's: each connector defines its own (e.g. `connectors/wildberries/limits.py`)
-and passes them in (`defaults`, or `limit` per call).
+are the marketplace's: each connector under app/connectors/ defines its own and passes them
+in (`defaults`, or `limit` per call).
 
 Algorithm: GCRA, the token bucket kept as one number. A bucket of `burst` tokens refilled at `rate`
 per second is its "theoretical arrival time" `tat`: a call at `now` is granted when

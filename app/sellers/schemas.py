@@ -156,8 +156,8 @@ class AutoReplyPolicy(_Body):
 class RateLimitOverride(_Body):
     """Our limiter's bucket for one marketplace API group: `rate` tokens per second, `burst`.
 
-    Used as given; the defaults keep a burst one token below the marketplace's (see each
-    connector's limits, e.g. `connectors/wildberries/limits.py`), and an override should too."""
+    Used as given; the defaults keep a burst one token below the marketplace's (see the
+    connector's limits), and an override should too."""
 
     rate: float = Field(gt=0, le=1000, allow_inf_nan=False)
     burst: int = Field(ge=1, le=10000)
