@@ -14,10 +14,10 @@ Hand-made rather than tenacity (not a dependency): one loop, one predicate.
 
 import asyncio
 import logging
-import random
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.backoff import full_jitter
 from app.core.transient import is_lock_conflict
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class RetryLockConflictsMiddleware:
                     attempt,
                     self.attempts,
                 )
-            await asyncio.sleep(random.uniform(0, PAUSE_SECONDS * 2**attempt))  # noqa: S311
+            await asyncio.sleep(full_jitter(attempt, PAUSE_SECONDS))
 
 
 def _replay(received: list[Message], receive: Receive) -> Receive:

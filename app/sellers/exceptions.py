@@ -1,6 +1,16 @@
 """Errors of the sellers domain. None of them ever carries a marketplace token."""
 
+from app.connectors.base import ConnectorError
 from app.core.errors import AppError
+
+
+class NoAccount(ConnectorError):
+    """A marketplace call for a seller without an active account on that marketplace."""
+
+
+class AccountPaused(ConnectorError):
+    """The account needs re-authorisation: nothing is sent with its token until it is rotated or
+    a check succeeds."""
 
 
 class MarketplaceTokenRejected(AppError):

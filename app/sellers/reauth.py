@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.security import SecretBox
 from app.dispatch import repository as dispatch_repository
 from app.sellers import service as sellers_service
-from app.sellers.marketplace import TokenChecker
 from app.sellers.models import MarketplaceAccount
+from app.sellers.service import TokenChecker
 from app.sync import service as sync_service
 
 

@@ -97,6 +97,10 @@ async def delete_account(session: AsyncSession, *, seller_id: int, account_id: i
     return result.scalar_one_or_none() is not None
 
 
+async def find_settings(session: AsyncSession, seller_id: int) -> SellerSettings | None:
+    return await session.get(SellerSettings, seller_id)
+
+
 async def get_settings(
     session: AsyncSession, *, seller_id: int, for_update: bool = False
 ) -> SellerSettings:

@@ -1,24 +1,29 @@
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connectors import registry
+from app.connectors.base import AuthError, Environment, TokenCheck, TokenVerdict
 from app.core import egress
 from app.core.errors import Conflict, NotFound
+from app.core.ratelimit import Limit
 from app.core.security import SecretBox
 from app.sellers import repository
 from app.sellers.exceptions import (
     AccountNeedsReauth,
+    AccountPaused,
     DraftUrlRefused,
     MarketplaceNotSupported,
     MarketplaceRateLimited,
     MarketplaceTokenRejected,
     MarketplaceUnreachable,
+    NoAccount,
     NoMarketplaceAccount,
     SettingsInvalid,
 )
-from app.sellers.marketplace import Outcome, PingResult, TokenChecker
 from app.sellers.models import AccountEvent, MarketplaceAccount, Seller, SellerSettings
 from app.sellers.schemas import SellerSettingsUpdate
 
@@ -26,8 +31,16 @@ Refusal = Literal["paused", "already", "stale"]
 
 logger = logging.getLogger(__name__)
 
-# Marketplaces whose tokens we can check (and use): Ozon needs a client id too, and has no sync.
-CHECKABLE_MARKETPLACES = ("wildberries",)
+
+@dataclass(frozen=True)
+class TokenChecker:
+    """Asks a marketplace whether a token works, through its connector (`env`: settings, the
+    outbound policy and, in tests, the sandbox as transport)."""
+
+    env: Environment
+
+    async def check(self, marketplace: str, token: str) -> TokenCheck:
+        return await registry.get(marketplace).check_token(token, self.env)
 
 
 async def create_seller(session: AsyncSession, name: str) -> Seller:
@@ -181,24 +194,25 @@ async def validate_token(checker: TokenChecker, marketplace: str, token: str) ->
     Never includes the token (or the marketplace's own error text) in an error or a log line.
     """
     _require_checkable(marketplace)
-    _raise_unless_ok(await checker.ping(token))
+    _raise_unless_ok(await checker.check(marketplace, token))
 
 
 def _require_checkable(marketplace: str) -> None:
-    if marketplace not in CHECKABLE_MARKETPLACES:
+    """Only marketplaces with a connector: their tokens can be checked (and used)."""
+    if not registry.supports(marketplace):
         raise MarketplaceNotSupported(
             f"{marketplace} accounts cannot be connected yet: their tokens cannot be checked",
-            details={"marketplace": marketplace, "supported": list(CHECKABLE_MARKETPLACES)},
+            details={"marketplace": marketplace, "supported": list(registry.names())},
         )
 
 
-def _raise_unless_ok(result: PingResult) -> None:
+def _raise_unless_ok(result: TokenCheck) -> None:
     details: dict[str, Any] = {"status": result.status_code}
-    if result.outcome is Outcome.OK:
+    if result.outcome is TokenVerdict.OK:
         return
-    if result.outcome is Outcome.REJECTED:
+    if result.outcome is TokenVerdict.REJECTED:
         raise MarketplaceTokenRejected(result.message, details=details)
-    if result.outcome is Outcome.RATE_LIMITED:
+    if result.outcome is TokenVerdict.RATE_LIMITED:
         details["retry_after_seconds"] = result.retry_after_seconds
         raise MarketplaceRateLimited(result.message, details=details)
     raise MarketplaceUnreachable(result.message, details=details)
@@ -301,12 +315,14 @@ async def check_account(
     try:
         token = box.decrypt(account.token_encrypted)
     except ValueError:  # encrypted with a key that SECRETS_KEY no longer lists
-        result = PingResult(Outcome.REJECTED, "the stored token cannot be decrypted; rotate it")
+        result = TokenCheck(
+            TokenVerdict.REJECTED, "the stored token cannot be decrypted; rotate it"
+        )
     else:
-        result = await checker.ping(token)
-    if result.outcome not in (Outcome.OK, Outcome.REJECTED):
+        result = await checker.check(account.marketplace, token)
+    if result.outcome not in (TokenVerdict.OK, TokenVerdict.REJECTED):
         _raise_unless_ok(result)
-    valid = result.outcome is Outcome.OK
+    valid = result.outcome is TokenVerdict.OK
     if valid:
         await reactivate(session, account, source="check")
     else:
@@ -444,3 +460,55 @@ def _check_draft_provider(row: SellerSettings) -> None:
         raise SettingsInvalid(
             "openai_compat drafts need draft_base_url and draft_model", details=missing
         )
+
+
+# --- using an account's token (sync, dispatch) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketplaceAccess:
+    """What a marketplace call for a seller needs: the account's token and our limiter's
+    overrides (category → limit) from the seller's settings."""
+
+    seller_id: int
+    marketplace: str
+    token: str
+    limits: dict[str, Limit]
+
+
+async def marketplace_access(
+    session: AsyncSession, box: SecretBox, seller_id: int, marketplace: str
+) -> MarketplaceAccess:
+    """Raises NoAccount without an active account, AccountPaused while its token waits for
+    re-authorisation (nothing is sent with it until it is rotated or a check succeeds)."""
+    if not registry.supports(marketplace):
+        raise NoAccount(f"{marketplace} accounts cannot be used yet: there is no connector")
+    title = registry.get(marketplace).title
+    account = await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace
+    )
+    if account is None or not account.is_active:
+        raise NoAccount(f"no active {title} account is connected")
+    if account.needs_reauth:
+        raise AccountPaused(
+            f"paused: the {title} account needs re-authorisation ({account.status_reason})"
+        )
+    prefs = await find_settings(session, seller_id)
+    limits = {
+        category: Limit(rate=float(v["rate"]), burst=int(v["burst"]))
+        for category, v in (prefs.rate_limits if prefs else {}).items()
+        if isinstance(v, dict) and "rate" in v and "burst" in v
+    }
+    return MarketplaceAccess(seller_id, marketplace, box.decrypt(account.token_encrypted), limits)
+
+
+async def find_settings(session: AsyncSession, seller_id: int) -> SellerSettings | None:
+    """The seller's settings row as stored (None when missing; `get_settings` creates it)."""
+    return await repository.find_settings(session, seller_id)
+
+
+def refusal_reason(exc: AuthError, during: str) -> str:
+    """Why an account needs re-authorisation, safe to store and show: the HTTP status only,
+    never the marketplace's text (it may quote parts of the token)."""
+    status = f"HTTP {exc.status_code}" if exc.status_code else "an authorisation error"
+    return f"the marketplace refused the token ({status}) during {during}"

@@ -22,10 +22,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connectors.wildberries.schemas import WindowRead
+from app.connectors import registry
+from app.connectors.base import WindowRead
 from app.interactions.models import ChatMessage, Interaction
 from app.sync.models import SyncCursor, SyncError, SyncGap, SyncRun
 
+# The marketplace syncs run against, and the `source` of the items its connector reads (demo
+# items share the marketplace but are not on it).
+MARKETPLACE = registry.DEFAULT_MARKETPLACE
+SOURCE = registry.get(MARKETPLACE).source
 IDENTITY = ("seller_id", "marketplace", "channel", "external_id")
 # Refreshed on every sight of an item (light update); everything else is written once (heavy).
 VOLATILE = ("text", "pros", "cons", "rating", "photos_count", "extra")
@@ -62,7 +67,7 @@ async def lock_existing(
         select(table.c.id)
         .where(
             table.c.seller_id == seller_id,
-            table.c.marketplace == "wildberries",
+            table.c.marketplace == MARKETPLACE,
             table.c.channel == channel,
             # One array parameter, not an IN list of a page's thousands of binds.
             table.c.external_id == any_(bindparam("ids", sorted(set(external_ids)), ids_type)),
@@ -156,8 +161,8 @@ async def open_counts(session: AsyncSession, seller_id: int, channel: str) -> in
         .select_from(Interaction)
         .where(
             Interaction.seller_id == seller_id,
-            Interaction.marketplace == "wildberries",
-            Interaction.source == "wb_api",  # demo items are not on the marketplace
+            Interaction.marketplace == MARKETPLACE,
+            Interaction.source == SOURCE,  # demo items are not on the marketplace
             Interaction.channel == channel,
             Interaction.status.in_(("open", "pending_reply")),
         )
@@ -169,8 +174,8 @@ async def oldest_open(session: AsyncSession, seller_id: int, channel: str) -> da
     result = await session.execute(
         select(func.min(Interaction.occurred_at)).where(
             Interaction.seller_id == seller_id,
-            Interaction.marketplace == "wildberries",
-            Interaction.source == "wb_api",  # demo items are not on the marketplace
+            Interaction.marketplace == MARKETPLACE,
+            Interaction.source == SOURCE,  # demo items are not on the marketplace
             Interaction.channel == channel,
             Interaction.status.in_(("open", "pending_reply")),
         )
@@ -187,7 +192,7 @@ async def get_cursor_state(session: AsyncSession, seller_id: int, channel: str) 
     result = await session.execute(
         select(SyncCursor.state).where(
             SyncCursor.seller_id == seller_id,
-            SyncCursor.marketplace == "wildberries",
+            SyncCursor.marketplace == MARKETPLACE,
             SyncCursor.channel == channel,
         )
     )
@@ -200,7 +205,7 @@ async def merge_cursor_state(
 ) -> None:
     """Merge `patch` into the cursor, in the caller's transaction (with the data it covers)."""
     stmt = insert(SyncCursor).values(
-        seller_id=seller_id, marketplace="wildberries", channel=channel, state=patch
+        seller_id=seller_id, marketplace=MARKETPLACE, channel=channel, state=patch
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["seller_id", "marketplace", "channel"],
@@ -274,7 +279,7 @@ def _seconds(second: int) -> datetime:
 def _open(key: GapKey) -> Any:
     return and_(
         SyncGap.seller_id == key.seller_id,
-        SyncGap.marketplace == "wildberries",
+        SyncGap.marketplace == MARKETPLACE,
         SyncGap.channel == key.channel,
         SyncGap.list_name == key.list_name,
         SyncGap.resolved_at.is_(None),
@@ -296,7 +301,7 @@ async def record_window(
         return False
     stmt = insert(SyncGap).values(
         seller_id=key.seller_id,
-        marketplace="wildberries",
+        marketplace=MARKETPLACE,
         channel=key.channel,
         list_name=key.list_name,
         window_from=window_from,

@@ -9,7 +9,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 from redis.asyncio import Redis
@@ -17,26 +17,27 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, get_settings
-from app.connectors.base import AuthError, ConnectorError
-from app.connectors.wildberries.client import WildberriesClient
-from app.connectors.wildberries.mapping import SellerContext
+from app.connectors import registry
+from app.connectors.base import AuthError, Channel, ConnectorError, Environment
 from app.core import locks
 from app.core.db import transaction
 from app.core.egress import EgressPolicy
-from app.core.ratelimit import Limit, RateLimiter
+from app.core.ratelimit import RateLimiter
 from app.core.security import SecretBox
 from app.sellers import service as sellers_service
+from app.sellers.exceptions import AccountPaused
 from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
 from app.sync import channels, repository
 from app.sync.models import ACTIVE_RUN_STATUSES, SyncRun
+from app.sync.normalize import SellerContext
 from app.worker import enqueue
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = ("review", "question", "chat")
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 FINAL_STATUSES = ("succeeded", "partial", "failed", "skipped")
 RUN_TASK = "sync.run"
-MARKETPLACE = "wildberries"
+MARKETPLACE = registry.DEFAULT_MARKETPLACE
 RESUMED_NOTE = "resumed: the worker running it was lost"
 
 
@@ -57,15 +58,6 @@ class SyncDeps:
     redis: Redis
     settings: Settings
     transport: httpx.AsyncBaseTransport | None = None
-
-
-class NoAccount(ConnectorError):
-    pass
-
-
-class AccountPaused(ConnectorError):
-    """The account needs re-authorisation: nothing is sent with its token until it is rotated or
-    a check succeeds."""
 
 
 # --- creating runs -----------------------------------------------------------------------
@@ -295,54 +287,26 @@ async def _run_locked(deps: SyncDeps, run_id: int, seller_id: int, channel: str,
 
 async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full: bool) -> None:
     async with transaction(deps.sessionmaker) as session:
-        ctx, token, limits = await seller_setup(session, deps.settings, seller_id)
-    client = WildberriesClient(
-        token=token,
+        run = await repository.get_run(session, run_id)
+        marketplace = run.marketplace if run else MARKETPLACE
+        box = SecretBox(deps.settings.secrets_key.get_secret_value())
+        access = await sellers_service.marketplace_access(session, box, seller_id, marketplace)
+        prefs = await sellers_service.find_settings(session, seller_id)
+    ctx = SellerContext(seller_id=seller_id, sla_targets=prefs.sla_targets if prefs else {})
+    connector = registry.get(marketplace)
+    client = connector.connect(
+        access.token,
         seller_id=seller_id,
         limiter=RateLimiter(deps.redis),
-        feedbacks_url=deps.settings.wb_feedbacks_base_url,
-        chat_url=deps.settings.wb_buyer_chat_base_url,
-        policy=EgressPolicy.from_settings(deps.settings),
-        limits=limits,
-        transport=deps.transport,
+        env=Environment(deps.settings, EgressPolicy.from_settings(deps.settings), deps.transport),
+        limits=access.limits,
     )
-    job = channels.RunContext(deps.sessionmaker, client, ctx, run_id, channel, full)
+    job = channels.RunContext(deps.sessionmaker, connector, client, ctx, run_id, channel, full)
     async with client:
         if channel == "chat":
             await channels.sync_chats(job)
         else:
             await channels.sync_list(job)
-
-
-async def seller_setup(
-    session: AsyncSession, settings: Settings, seller_id: int
-) -> tuple[SellerContext, str, dict[str, Limit]]:
-    """What a marketplace call for this seller needs: raises NoAccount without an active
-    account, AccountPaused while its token waits for re-authorisation."""
-    account = (
-        await session.execute(
-            select(MarketplaceAccount).where(
-                MarketplaceAccount.seller_id == seller_id,
-                MarketplaceAccount.marketplace == MARKETPLACE,
-                MarketplaceAccount.is_active,
-            )
-        )
-    ).scalar_one_or_none()
-    if account is None:
-        raise NoAccount("no active Wildberries account is connected")
-    if account.needs_reauth:
-        raise AccountPaused(
-            f"paused: the Wildberries account needs re-authorisation ({account.status_reason})"
-        )
-    prefs = await session.get(SellerSettings, seller_id)
-    token = SecretBox(settings.secrets_key.get_secret_value()).decrypt(account.token_encrypted)
-    limits = {
-        category: Limit(rate=float(v["rate"]), burst=int(v["burst"]))
-        for category, v in (prefs.rate_limits if prefs else {}).items()
-        if isinstance(v, dict) and "rate" in v and "burst" in v
-    }
-    ctx = SellerContext(seller_id=seller_id, sla_targets=prefs.sla_targets if prefs else {})
-    return ctx, token, limits
 
 
 async def _start(deps: SyncDeps, run_id: int, seller_id: int) -> None:
@@ -390,7 +354,7 @@ async def _finish(
                 session,
                 seller_id=seller_id,
                 marketplace=MARKETPLACE,
-                reason=refusal_reason(exc, f"a {run.channel} sync"),
+                reason=sellers_service.refusal_reason(exc, f"a {run.channel} sync"),
                 source="sync",
                 token_read_at=token_read_at,
                 payload={"run_id": run_id, "channel": run.channel},
@@ -399,13 +363,6 @@ async def _finish(
                 await session.flush()
                 await request_runs(session, seller_id, (run.channel,), trigger="manual")
     return status
-
-
-def refusal_reason(exc: AuthError, during: str) -> str:
-    """Why an account needs re-authorisation, safe to store and show: the HTTP status only,
-    never the marketplace's text (it may quote parts of the token)."""
-    status = f"HTTP {exc.status_code}" if exc.status_code else "an authorisation error"
-    return f"the marketplace refused the token ({status}) during {during}"
 
 
 async def run_stats(session: AsyncSession, run_id: int) -> SyncRun | None:
