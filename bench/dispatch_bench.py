@@ -45,9 +45,10 @@ import app.models  # noqa: F401 - every table in the metadata, or foreign keys c
 from app.auth import service as auth_service
 from app.auth.service import Credential, Principal
 from app.connectors.wildberries.client import WildberriesClient
+from app.connectors.wildberries.limits import CHAT, FEEDBACKS
 from app.core.db import create_sessionmaker
 from app.core.egress import EgressPolicy
-from app.core.ratelimit import CHAT, FEEDBACKS, RateLimiter
+from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis
 from app.dispatch import service as dispatch_service
 from app.dispatch.models import OutboundReply
