@@ -34,6 +34,11 @@ def on_resume(hook: ResumeHook) -> ResumeHook:
     return hook
 
 
+def resume_hooks() -> list[ResumeHook]:
+    """What runs when an account works again, in the order it was registered."""
+    return list(_resume_hooks.values())
+
+
 async def rotate_token(
     session: AsyncSession,
     box: SecretBox,
@@ -72,5 +77,5 @@ async def check_account(
 
 
 async def _resume(session: AsyncSession, account: MarketplaceAccount) -> None:
-    for hook in _resume_hooks.values():
+    for hook in resume_hooks():
         await hook(session, account)
