@@ -128,6 +128,21 @@ async def resolve_bearer(
     return principal
 
 
+async def current_user(session: AsyncSession, principal: Principal) -> User:
+    user = await repository.get_user(
+        session, seller_id=principal.seller_id, user_id=principal.user_id
+    )
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+async def list_api_tokens(session: AsyncSession, principal: Principal) -> list[ApiToken]:
+    return await repository.list_tokens(
+        session, seller_id=principal.seller_id, user_id=principal.user_id
+    )
+
+
 async def create_api_token(
     session: AsyncSession, principal: Principal, name: str, expires_in_days: int | None
 ) -> tuple[ApiToken, str]:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -40,10 +39,10 @@ from app.core.security import SecretBox
 from app.dispatch import quality, repository
 from app.dispatch.models import OutboundReply
 from app.dispatch.service import REQUEUE_AFTER, SEND_TASK
-from app.interactions.models import Interaction, InteractionEvent
+from app.interactions import events
+from app.interactions.models import Interaction
 from app.sellers import service as sellers_service
 from app.sellers.exceptions import AccountPaused, NoAccount
-from app.sellers.models import SellerSettings
 from app.worker import enqueue
 
 logger = logging.getLogger(__name__)
@@ -106,7 +105,7 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
             if reply is None:
                 return "skipped"
             reply.next_attempt_at = now + SENDING_CHECK_AFTER
-            interaction = await session.get(Interaction, reply.interaction_id)
+            interaction = await repository.get_interaction(session, reply.interaction_id)
             assert interaction is not None  # the reply's foreign key cascades
             marketplace = interaction.marketplace
             box = SecretBox(deps.settings.secrets_key.get_secret_value())
@@ -262,21 +261,12 @@ async def _record(
             else None
         )
         # The interaction first, then its reply: the order a reply request takes them in.
-        interaction = await session.get(
-            Interaction, reply.interaction_id, with_for_update={"key_share": True}
+        interaction = await repository.lock_interaction(
+            session, reply.seller_id, reply.interaction_id
         )
         assert interaction is not None  # the reply's foreign key cascades
         # Only the attempt that claimed the row records it (a stale one finds another attempt).
-        updated = await session.scalar(
-            update(OutboundReply)
-            .where(
-                OutboundReply.id == reply.id,
-                OutboundReply.state == "sending",
-                OutboundReply.attempts == reply.attempts,
-            )
-            .values(values)
-            .returning(OutboundReply.id)
-        )
+        updated = await repository.record_attempt(session, reply.id, reply.attempts, values)
         if updated is None:
             logger.warning("reply %s attempt %s was taken over", reply.id, reply.attempts)
             return "taken_over"
@@ -302,14 +292,10 @@ async def _on_interaction(
 ) -> None:  # fmt: skip
     payload: dict[str, object] = {"reply_id": reply.id, "attempt": reply.attempts}
     if state == "sent":
-        window = await session.scalar(
-            select(SellerSettings.reply_pending_window_minutes).where(
-                SellerSettings.seller_id == reply.seller_id
-            )
-        )
+        window = await sellers_service.reply_pending_window(session, reply.seller_id)
         if interaction.status in ("open", "pending_reply"):
             interaction.status = "pending_reply"
-            interaction.reply_pending_until = now + timedelta(minutes=window or 180)
+            interaction.reply_pending_until = now + timedelta(minutes=window)
         interaction.first_response_at = interaction.first_response_at or now
         payload |= {"confirmed_by": values["confirmed_by"], "quality": values["quality"]}
         _event(session, reply, "reply_sent", payload)
@@ -328,14 +314,13 @@ async def _on_interaction(
 def _event(
     session: AsyncSession, reply: OutboundReply, kind: str, payload: dict[str, object]
 ) -> None:
-    session.add(
-        InteractionEvent(
-            seller_id=reply.seller_id,
-            interaction_id=reply.interaction_id,
-            kind=kind,
-            actor_user_id=reply.created_by,
-            payload=payload,
-        )
+    events.record_event(
+        session,
+        seller_id=reply.seller_id,
+        interaction_id=reply.interaction_id,
+        kind=kind,
+        actor_user_id=reply.created_by,
+        payload=payload,
     )
 
 
@@ -362,12 +347,3 @@ async def sweep(deps: DispatchDeps) -> int:
             enqueue.defer(session, SEND_TASK, row.id)
             queued += 1
     return queued
-
-
-async def pending_count(session: AsyncSession) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).where(OutboundReply.state.in_(("queued", "sending", "failed")))
-        )
-        or 0
-    )

@@ -104,6 +104,10 @@ class AccountEvent(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+# How long (minutes) an item waits `pending_reply` for the marketplace to show a reply we sent.
+DEFAULT_REPLY_PENDING_WINDOW = 180
+
+
 class SellerSettings(TimestampMixin, Base):
     """Typed per-seller settings (one row per seller), not loose key/value rows."""
 
@@ -120,7 +124,9 @@ class SellerSettings(TimestampMixin, Base):
     )
     sync_interval_minutes: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     reply_pending_window_minutes: Mapped[int] = mapped_column(
-        Integer, default=180, server_default="180"
+        Integer,
+        default=DEFAULT_REPLY_PENDING_WINDOW,
+        server_default=str(DEFAULT_REPLY_PENDING_WINDOW),
     )
     # {"review": {"default": 1440, "by_intent": {...}}, ...} in minutes, validated by the API.
     sla_targets: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -24,7 +24,13 @@ from app.sellers.exceptions import (
     NoMarketplaceAccount,
     SettingsInvalid,
 )
-from app.sellers.models import AccountEvent, MarketplaceAccount, Seller, SellerSettings
+from app.sellers.models import (
+    DEFAULT_REPLY_PENDING_WINDOW,
+    AccountEvent,
+    MarketplaceAccount,
+    Seller,
+    SellerSettings,
+)
 from app.sellers.schemas import SellerSettingsUpdate
 
 Refusal = Literal["paused", "already", "stale"]
@@ -44,12 +50,7 @@ class TokenChecker:
 
 
 async def create_seller(session: AsyncSession, name: str) -> Seller:
-    seller = Seller(name=name)
-    session.add(seller)
-    await session.flush()
-    session.add(SellerSettings(seller_id=seller.id))
-    await session.flush()
-    return seller
+    return await repository.create_seller(session, name=name)
 
 
 async def get_seller(session: AsyncSession, seller_id: int) -> Seller:
@@ -67,6 +68,19 @@ async def seller_with_accounts(
 
 
 # --- marketplace accounts ------------------------------------------------------------------
+
+
+async def list_accounts(session: AsyncSession, seller_id: int) -> list[MarketplaceAccount]:
+    return await repository.list_accounts(session, seller_id=seller_id)
+
+
+async def account_for(
+    session: AsyncSession, seller_id: int, marketplace: str
+) -> MarketplaceAccount | None:
+    """The seller's account on `marketplace` in whatever state it is, or None."""
+    return await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace
+    )
 
 
 async def get_account(session: AsyncSession, seller_id: int, account_id: int) -> MarketplaceAccount:
@@ -175,7 +189,8 @@ def _account_event(
     reason: str | None,
     payload: dict[str, Any] | None,
 ) -> None:
-    session.add(
+    repository.add_account_event(
+        session,
         AccountEvent(
             seller_id=seller_id,
             account_id=account_id,
@@ -184,7 +199,7 @@ def _account_event(
             source=source,
             reason=reason,
             payload=payload or {},
-        )
+        ),
     )
 
 
@@ -242,16 +257,13 @@ async def connect_account(
     token = token.strip()  # pasted with a newline or a space
     if checker is not None:
         await validate_token(checker, marketplace, token)
-    account = MarketplaceAccount(
+    return await repository.create_account(
+        session,
         seller_id=seller_id,
         marketplace=marketplace,
         name=name,
         token_encrypted=box.encrypt(token),
     )
-    session.add(account)
-    await session.flush()
-    await session.refresh(account)
-    return account
 
 
 async def ensure_account(
@@ -349,11 +361,53 @@ def account_token(box: SecretBox, account: MarketplaceAccount) -> str:
     return box.decrypt(account.token_encrypted)
 
 
+async def active_account(
+    session: AsyncSession, seller_id: int, marketplace: str
+) -> MarketplaceAccount | None:
+    """The seller's connected account on `marketplace` (paused or not), or None."""
+    return await repository.active_account(session, seller_id=seller_id, marketplace=marketplace)
+
+
+# --- the sellers' sync state (the sync domain runs the syncs) ----------------------------------
+
+
+async def claim_due_syncs(
+    session: AsyncSession, marketplace: str, *, now: datetime, limit: int
+) -> list[int]:
+    """The sellers whose sync on `marketplace` is due (locked for this transaction, skipping
+    those another holds), each with its next sync planned one interval from `now`."""
+    rows = await repository.due_for_sync(session, marketplace=marketplace, now=now, limit=limit)
+    await repository.set_next_syncs(
+        session, {seller_id: now + timedelta(minutes=interval) for seller_id, interval in rows}
+    )
+    return [seller_id for seller_id, _ in rows]
+
+
+async def sync_started(session: AsyncSession, seller_id: int) -> None:
+    await repository.set_sync_status(session, seller_id=seller_id, status="running")
+
+
+async def sync_ended(session: AsyncSession, seller_id: int, *, error: str | None) -> None:
+    """A sync ended: well without `error` (the seller counts as synced now), else why not."""
+    await repository.record_sync_result(session, seller_id=seller_id, error=error)
+
+
 # --- settings -------------------------------------------------------------------------------
 
 
 async def get_settings(session: AsyncSession, seller_id: int) -> SellerSettings:
     return await repository.get_settings(session, seller_id=seller_id)
+
+
+async def find_settings(session: AsyncSession, seller_id: int) -> SellerSettings | None:
+    """The seller's settings as stored (None when missing; nothing is created)."""
+    return await repository.find_settings(session, seller_id=seller_id)
+
+
+async def reply_pending_window(session: AsyncSession, seller_id: int) -> int:
+    """Minutes an item stays `pending_reply` after a reply to it is queued or sent."""
+    minutes = await repository.reply_pending_window(session, seller_id=seller_id)
+    return minutes or DEFAULT_REPLY_PENDING_WINDOW
 
 
 async def update_settings(
@@ -500,11 +554,6 @@ async def marketplace_access(
         if isinstance(v, dict) and "rate" in v and "burst" in v
     }
     return MarketplaceAccess(seller_id, marketplace, box.decrypt(account.token_encrypted), limits)
-
-
-async def find_settings(session: AsyncSession, seller_id: int) -> SellerSettings | None:
-    """The seller's settings row as stored (None when missing; `get_settings` creates it)."""
-    return await repository.find_settings(session, seller_id)
 
 
 def refusal_reason(exc: AuthError, during: str) -> str:

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import httpx
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings, get_settings
@@ -22,13 +22,16 @@ from app.connectors.base import AuthError, Channel, ConnectorError, Environment
 from app.core import locks
 from app.core.db import transaction
 from app.core.egress import EgressPolicy
+from app.core.pagination import decode_cursor, encode_cursor
 from app.core.ratelimit import RateLimiter
+from app.core.schemas import Id
 from app.core.security import SecretBox
+from app.sellers import reauth
 from app.sellers import service as sellers_service
 from app.sellers.exceptions import AccountPaused
-from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
+from app.sellers.models import MarketplaceAccount, Seller
 from app.sync import channels, repository
-from app.sync.models import ACTIVE_RUN_STATUSES, SyncRun
+from app.sync.models import SyncGap, SyncRun
 from app.sync.normalize import SellerContext
 from app.worker import enqueue
 
@@ -39,6 +42,7 @@ FINAL_STATUSES = ("succeeded", "partial", "failed", "skipped")
 RUN_TASK = "sync.run"
 MARKETPLACE = registry.DEFAULT_MARKETPLACE
 RESUMED_NOTE = "resumed: the worker running it was lost"
+RUNS_CURSOR = TypeAdapter(tuple[Id])
 
 
 def lock_key(seller_id: int, channel: str) -> str:
@@ -65,12 +69,7 @@ class SyncDeps:
 
 async def active_runs(session: AsyncSession, seller_id: int) -> dict[str, SyncRun]:
     """Channel → the seller's queued or running run of it (the newest, should there be two)."""
-    rows = await session.scalars(
-        select(SyncRun)
-        .where(SyncRun.seller_id == seller_id, SyncRun.status.in_(ACTIVE_RUN_STATUSES))
-        .order_by(SyncRun.id)
-    )
-    return {run.channel: run for run in rows}
+    return {run.channel: run for run in await repository.active_runs(session, seller_id)}
 
 
 async def request_runs(
@@ -128,20 +127,15 @@ async def _queue(
     trigger: str,
     full_resync: bool,
 ) -> list[SyncRun]:
-    now = datetime.now(UTC)
-    runs = [
-        SyncRun(
-            seller_id=seller_id,
-            marketplace=MARKETPLACE,
-            channel=channel,
-            trigger=trigger,
-            full_resync=full_resync,
-            status="queued",
-            published_at=now,
-        )
-        for channel in channels_
-    ]
-    session.add_all(runs)
+    runs = repository.new_runs(
+        session,
+        seller_id,
+        channels_,
+        marketplace=MARKETPLACE,
+        trigger=trigger,
+        full_resync=full_resync,
+        published_at=datetime.now(UTC),
+    )
     await session.flush()
     for run in runs:
         enqueue.defer(session, RUN_TASK, run.id)
@@ -154,30 +148,10 @@ async def fan_out_due(session: AsyncSession, *, now: datetime, limit: int = 500)
     Only due sellers are read (indexed `next_sync_at`); SKIP LOCKED lets ticks overlap safely.
     An account that needs re-authorisation is not synced (its next sync waits for it).
     """
-    due = (
-        select(Seller.id, SellerSettings.sync_interval_minutes)
-        .join(SellerSettings, SellerSettings.seller_id == Seller.id)
-        .join(
-            MarketplaceAccount,
-            (MarketplaceAccount.seller_id == Seller.id)
-            & (MarketplaceAccount.marketplace == MARKETPLACE)
-            & MarketplaceAccount.is_active
-            & (MarketplaceAccount.status == "active"),
-        )
-        .where((Seller.next_sync_at.is_(None)) | (Seller.next_sync_at <= now))
-        .order_by(Seller.next_sync_at.asc().nullsfirst())
-        .limit(limit)
-        .with_for_update(of=Seller, skip_locked=True)
-    )
-    rows = (await session.execute(due)).all()
-    for seller_id, interval in rows:
-        await session.execute(
-            update(Seller)
-            .where(Seller.id == seller_id)
-            .values(next_sync_at=now + timedelta(minutes=interval))
-        )
+    due = await sellers_service.claim_due_syncs(session, MARKETPLACE, now=now, limit=limit)
+    for seller_id in due:
         await request_runs(session, seller_id, CHANNELS, trigger="beat")
-    return len(rows)
+    return len(due)
 
 
 async def orphaned_runs(
@@ -245,7 +219,7 @@ async def _take_up(session: AsyncSession, run: SyncRun, now: datetime) -> bool:
 async def execute_run(deps: SyncDeps, run_id: int) -> str:
     """Run (or resume) one sync run; idempotent. Returns the run's status afterwards."""
     async with transaction(deps.sessionmaker) as session:
-        run = await session.get(SyncRun, run_id)
+        run = await repository.get_run(session, run_id)
         if run is None or run.status in FINAL_STATUSES:
             return run.status if run else "missing"
         seller_id, channel, full = run.seller_id, run.channel, run.full_resync
@@ -311,14 +285,8 @@ async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full:
 
 async def _start(deps: SyncDeps, run_id: int, seller_id: int) -> None:
     async with transaction(deps.sessionmaker) as session:
-        await session.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(status="running", started_at=func.coalesce(SyncRun.started_at, func.now()))
-        )
-        await session.execute(
-            update(Seller).where(Seller.id == seller_id).values(sync_status="running")
-        )
+        await repository.mark_started(session, run_id)
+        await sellers_service.sync_started(session, seller_id)
 
 
 async def _finish(
@@ -334,20 +302,16 @@ async def _finish(
     """Record the run's end and the seller's sync state (a run skipped for another one leaves
     it alone; one skipped for a paused account says so); a refused token pauses the account."""
     async with transaction(deps.sessionmaker) as session:
-        run = await session.get(SyncRun, run_id)
+        run = await repository.get_run(session, run_id)
         assert run is not None
         if status == "failed" and run.fetched > 0:
             status = "partial"  # what it read before failing is kept
         run.status, run.error, run.finished_at = status, error, datetime.now(UTC)
         if status == "skipped" and not paused:
             return status
-        values: dict[str, Any] = {
-            "sync_status": "ok" if status == "succeeded" else "error",
-            "sync_error": None if status == "succeeded" else f"{run.channel}: {error}",
-        }
-        if status == "succeeded":
-            values["last_sync_at"] = func.now()
-        await session.execute(update(Seller).where(Seller.id == seller_id).values(values))
+        await sellers_service.sync_ended(
+            session, seller_id, error=None if status == "succeeded" else f"{run.channel}: {error}"
+        )
         if refused is not None:
             exc, token_read_at = refused
             refusal = await sellers_service.mark_needs_reauth(
@@ -367,3 +331,52 @@ async def _finish(
 
 async def run_stats(session: AsyncSession, run_id: int) -> SyncRun | None:
     return await repository.get_run(session, run_id)
+
+
+# --- what the API shows ------------------------------------------------------------------
+
+
+async def list_runs(
+    session: AsyncSession,
+    seller_id: int,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    channel: str | None = None,
+) -> tuple[list[SyncRun], str | None]:
+    """A page of the seller's runs, newest first, and the cursor of the next page (if any)."""
+    before_id = decode_cursor(cursor, RUNS_CURSOR)[0] if cursor else None
+    rows = await repository.list_runs(
+        session, seller_id, channel=channel, before_id=before_id, limit=limit + 1
+    )
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+@dataclass
+class Status:
+    """A seller's sync state: its own, its account's, each channel's, and the open gaps."""
+
+    seller: Seller
+    account: MarketplaceAccount | None
+    cursors: dict[str, dict[str, Any]]
+    last_runs: dict[str, SyncRun]
+    gaps: list[SyncGap]
+
+
+async def status(session: AsyncSession, seller_id: int) -> Status:
+    seller = await sellers_service.get_seller(session, seller_id)
+    return Status(
+        seller=seller,
+        account=await sellers_service.account_for(session, seller.id, MARKETPLACE),
+        cursors=await repository.cursor_states(session, seller.id, CHANNELS),
+        last_runs=await repository.last_runs(session, seller.id, CHANNELS),
+        gaps=await repository.open_gaps(session, seller.id),
+    )
+
+
+@reauth.on_resume
+async def _sync_resumed_account(session: AsyncSession, account: MarketplaceAccount) -> None:
+    """An account works again: a sync of every channel catches up on what waited."""
+    if account.marketplace == MARKETPLACE:
+        await request_runs(session, account.seller_id, CHANNELS, trigger="manual")

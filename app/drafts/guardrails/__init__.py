@@ -8,7 +8,14 @@ severities per channel, the limits) and the reasoning behind them; `engine.py` n
 text (so obfuscation does not pass) and matches the rules.
 """
 
-from app.drafts.guardrails.engine import Finding, blocking, check, max_length, wording
+from app.drafts.guardrails.engine import (
+    Finding,
+    blocking,
+    check,
+    max_length,
+    quotable,
+    wording,
+)
 from app.drafts.guardrails.rules import REFUND_INTENTS, Channel, Severity
 
 __all__ = [
@@ -19,5 +26,6 @@ __all__ = [
     "blocking",
     "check",
     "max_length",
+    "quotable",
     "wording",
 ]

@@ -21,14 +21,14 @@ import httpx
 import orjson
 
 from app.core import egress
-from app.drafts.offline import OfflineProvider
-from app.drafts.providers import (
+from app.drafts.providers.base import (
     MAX_LENGTH,
     DraftProvider,
     DraftRequest,
     DraftResult,
     first_name,
 )
+from app.drafts.providers.offline import OfflineProvider
 
 logger = logging.getLogger(__name__)
 
