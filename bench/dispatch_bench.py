@@ -57,7 +57,7 @@ from app.drafts import guardrails
 from app.interactions.models import Interaction
 from app.sync.models import SyncRun
 from app.sync.service import FINAL_STATUSES as SYNC_FINAL
-from app.worker import lanes
+from app.worker import lanes, names
 from bench.report import (
     Fetched,
     Latencies,
@@ -607,7 +607,7 @@ class Bench(Harness):
         t0 = datetime.now(UTC)
         published = time.perf_counter()
         for reply_id in reply_ids:
-            self.broker.send_task(dispatch_service.SEND_TASK, args=[reply_id])
+            self.broker.send_task(names.DISPATCH_SEND, args=[reply_id])
         publish = time.perf_counter() - published
         limit = max(MIN_DISPATCH_TIMEOUT, len(reply_ids) / 5)
         rows = await self.wait_sent(label, reply_ids, limit)

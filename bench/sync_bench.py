@@ -41,6 +41,7 @@ from app.sellers import service as sellers_service
 from app.sellers.models import Seller
 from app.sync import normalize, repository, service
 from app.sync.models import SyncRun
+from app.worker import names
 from bench.report import (
     MB,
     Report,
@@ -288,7 +289,7 @@ class Bench(Harness):
 
         def publish() -> None:
             for run_id in run_ids:
-                self.broker.send_task(service.RUN_TASK, args=[run_id])
+                self.broker.send_task(names.SYNC_RUN, args=[run_id])
 
         def load() -> Awaitable[list[RunRow]]:
             return self.runs_where(SyncRun.id.in_(run_ids))

@@ -38,12 +38,12 @@ from app.core.ratelimit import RateLimiter, RateLimitTimeout
 from app.core.security import SecretBox
 from app.dispatch import quality, repository
 from app.dispatch.models import OutboundReply
-from app.dispatch.service import REQUEUE_AFTER, SEND_TASK
+from app.dispatch.service import REQUEUE_AFTER
 from app.interactions import events
 from app.interactions.models import Interaction
 from app.sellers import service as sellers_service
 from app.sellers.exceptions import AccountPaused, NoAccount
-from app.worker import enqueue
+from app.worker import enqueue, names
 
 logger = logging.getLogger(__name__)
 
@@ -344,6 +344,6 @@ async def sweep(deps: DispatchDeps) -> int:
                 row.uncertain_since = row.uncertain_since or now
             row.next_attempt_at = now + REQUEUE_AFTER
             row.updated_at = now
-            enqueue.defer(session, SEND_TASK, row.id)
+            enqueue.defer(session, names.DISPATCH_SEND, row.id)
             queued += 1
     return queued

@@ -24,9 +24,8 @@ from app.interactions.service import get_interaction
 from app.sellers import reauth
 from app.sellers import service as sellers_service
 from app.sellers.models import MarketplaceAccount
-from app.worker import enqueue
+from app.worker import enqueue, names
 
-SEND_TASK = "dispatch.send"
 # The API publishes the send task itself; the sweeper publishes it again only if the row is still
 # queued this much later (a lost task), so a busy queue is not flooded. A publish that failed is
 # known at once: those rows are made due now (`_send_soon`), for the sweeper's next pass.
@@ -97,7 +96,7 @@ async def queue_reply(
         actor_user_id=principal.user_id,
         payload={"reply_id": reply.id, "action": body.action},
     )
-    enqueue.defer(session, SEND_TASK, reply.id)
+    enqueue.defer(session, names.DISPATCH_SEND, reply.id)
     return reply, True
 
 
@@ -108,7 +107,7 @@ async def _release_waiting(session: AsyncSession, account: MarketplaceAccount) -
     await repository.release_waiting(session, account.seller_id, datetime.now(UTC))
 
 
-@enqueue.on_publish_failure(SEND_TASK)
+@enqueue.on_publish_failure(names.DISPATCH_SEND)
 async def _send_soon(session: AsyncSession, calls: Sequence[tuple[Any, ...]]) -> None:
     """The broker is down: the sweeper (every few seconds) sends these replies once it is back."""
     await repository.send_soon(session, [reply_id for (reply_id,) in calls], datetime.now(UTC))

@@ -4,7 +4,6 @@ from celery.utils.time import get_exponential_backoff_interval
 from app.config import get_settings
 from app.core import transient
 from app.dispatch import sender
-from app.dispatch.service import SEND_TASK
 from app.worker import names, runtime
 from app.worker.celery_app import celery_app
 
@@ -25,7 +24,7 @@ def retry_in(exc: BaseException, retries: int) -> int | None:
     return get_exponential_backoff_interval(1, retries, SEND_RETRY_CAP_SECONDS, full_jitter=True)
 
 
-@celery_app.task(name=SEND_TASK, bind=True, max_retries=SEND_RETRIES)
+@celery_app.task(name=names.DISPATCH_SEND, bind=True, max_retries=SEND_RETRIES)
 def send(self: Task, reply_id: int) -> str:  # type: ignore[type-arg]
     """One attempt at sending one reply; safe to deliver twice (claimed under a lock)."""
     try:

@@ -33,13 +33,12 @@ from app.sellers.models import MarketplaceAccount, Seller
 from app.sync import channels, repository
 from app.sync.models import SyncGap, SyncRun
 from app.sync.normalize import SellerContext
-from app.worker import enqueue
+from app.worker import enqueue, names
 
 logger = logging.getLogger(__name__)
 
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 FINAL_STATUSES = ("succeeded", "partial", "failed", "skipped")
-RUN_TASK = "sync.run"
 MARKETPLACE = registry.DEFAULT_MARKETPLACE
 RESUMED_NOTE = "resumed: the worker running it was lost"
 RUNS_CURSOR = TypeAdapter(tuple[Id])
@@ -109,7 +108,7 @@ async def start_now(
     running: dict[str, int] = {}
     for run in await stuck(redis, [active[c] for c in channels_ if c in active], now=now):
         if await _take_up(session, run, now):
-            enqueue.defer(session, RUN_TASK, run.id)
+            enqueue.defer(session, names.SYNC_RUN, run.id)
             started.append(run)
     for channel in channels_:
         if channel in active and active[channel] not in started:
@@ -138,7 +137,7 @@ async def _queue(
     )
     await session.flush()
     for run in runs:
-        enqueue.defer(session, RUN_TASK, run.id)
+        enqueue.defer(session, names.SYNC_RUN, run.id)
     return runs
 
 

@@ -43,7 +43,7 @@ async def _tick() -> int:
     async with runtime.task_session() as session:
         due = await service.fan_out_due(session, now=now)
         for run_id in await service.orphaned_runs(session, runtime.redis(), now=now):
-            enqueue.defer(session, service.RUN_TASK, run_id)
+            enqueue.defer(session, names.SYNC_RUN, run_id)
     async with runtime.task_session() as session:  # apart: it never holds up the syncs
         await link_backlog.request_overdue(session, runtime.redis())
     return due

@@ -8,6 +8,7 @@ severities per channel, the limits) and the reasoning behind them; `engine.py` n
 text (so obfuscation does not pass) and matches the rules.
 """
 
+from app.connectors.base import Channel
 from app.drafts.guardrails.engine import (
     Finding,
     blocking,
@@ -16,7 +17,7 @@ from app.drafts.guardrails.engine import (
     quotable,
     wording,
 )
-from app.drafts.guardrails.rules import REFUND_INTENTS, Channel, Severity
+from app.drafts.guardrails.rules import REFUND_INTENTS, Severity
 
 __all__ = [
     "REFUND_INTENTS",

@@ -30,6 +30,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from app.connectors.base import Channel
 from app.drafts.guardrails.rules import (
     LIMITS,
     NOT_QUOTABLE,
@@ -37,7 +38,6 @@ from app.drafts.guardrails.rules import (
     REFUND_OFFER,
     RULES,
     SEVERITIES,
-    Channel,
     Limits,
     Rule,
     Severity,

@@ -50,7 +50,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Channel = Literal["review", "question", "chat"]
+from app.connectors.base import Channel
+
 Severity = Literal["warning", "error"]
 
 
