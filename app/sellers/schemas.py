@@ -16,6 +16,7 @@ from pydantic import (
 from app.core.ratelimit import DEFAULT_LIMITS
 from app.core.schemas import Input, Schema
 from app.interactions import classify
+from app.interactions.classify import Intent
 from app.sellers.models import SellerSettings
 
 Marketplace = Literal["wildberries", "ozon"]
@@ -85,21 +86,10 @@ class MarketplaceAccountCheck(BaseModel):
 # --- seller settings ---------------------------------------------------------------------
 
 Channel = Literal["review", "question", "chat"]
-Intent = Literal[
-    "return_refund",
-    "defect_quality",
-    "sizing_fit",
-    "spec_compatibility",
-    "availability_delivery",
-    "pre_purchase",
-    "other",
-]
 RateCategory = Literal["feedbacks", "chat"]
 DraftProvider = Literal["offline", "openai_compat"]
 
-# The literals above are what OpenAPI shows; the classifier and the limiter are the truth.
-if get_args(Intent) != classify.INTENTS:  # pragma: no cover - caught by the tests at import
-    raise RuntimeError("sellers.schemas.Intent is out of date with classify.INTENTS")
+# The literal above is what OpenAPI shows; the limiter is the truth.
 if set(get_args(RateCategory)) != set(DEFAULT_LIMITS):  # pragma: no cover
     raise RuntimeError("sellers.schemas.RateCategory is out of date with ratelimit.DEFAULT_LIMITS")
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
