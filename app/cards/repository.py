@@ -192,18 +192,25 @@ def _timeline_statement() -> CompoundSelect[Any]:
             window = func.make_interval(0, 0, 0, days)
             before.append(t.c.occurred_at >= x.c.occurred_at - window)
             after.append(t.c.occurred_at <= x.c.occurred_at + window)
-        halves = union_all(
-            select(*columns(t))
-            .where(*base, *before)
-            .order_by(t.c.occurred_at.desc(), t.c.id.desc())
-            .limit(fetch)
-            .correlate(x),
-            select(*columns(t))
-            .where(*base, *after)
-            .order_by(t.c.occurred_at, t.c.id)
-            .limit(fetch)
-            .correlate(x),
-        ).lateral(f"{name}_halves")
+
+        def half(where: list[Any], newest_first: bool) -> Select[Any]:
+            # The nearest `fetch` by (time, id) are among the nearest `fetch` by time with
+            # their ties: that much is read in the index's order (an ORDER BY with the id made
+            # the plan read and sort the product's whole window).
+            by_time = t.c.occurred_at.desc() if newest_first else t.c.occurred_at.asc()
+            near = (
+                select(*columns(t))
+                .where(*base, *where)
+                .order_by(by_time)
+                .fetch(fetch, with_ties=True)
+                .correlate(x)
+                .subquery()
+            )
+            by_id = near.c.id.desc() if newest_first else near.c.id.asc()
+            by_time = near.c.occurred_at.desc() if newest_first else near.c.occurred_at.asc()
+            return select(near).order_by(by_time, by_id).limit(fetch)
+
+        halves = union_all(half(before, True), half(after, False)).lateral(f"{name}_halves")
         distance = func.abs(extract("epoch", halves.c.occurred_at - x.c.occurred_at))
         return (
             select(*(halves.c[c] for c in TIMELINE_COLUMNS))
