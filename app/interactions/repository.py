@@ -142,7 +142,7 @@ def _inline(value: int) -> BindParameter[int]:
 # The inbox row's columns, read as plain rows: no ORM identity map for a 50-row page.
 _LIST_COLUMNS = [
     Interaction.__table__.c[name]
-    for name in (*InteractionSummary.model_fields.keys() - {"sla_state"}, "priority_rank")
+    for name in (*(f for f in InteractionSummary.model_fields if f != "sla_state"), "priority_rank")
 ]
 
 
