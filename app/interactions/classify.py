@@ -7,9 +7,10 @@ Rules match Russian word stems at word starts, case-insensitively, so inflected 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
-INTENTS = (
+# The intents, defined here only: schemas, settings and draft providers import them.
+Intent = Literal[
     "return_refund",
     "defect_quality",
     "sizing_fit",
@@ -17,7 +18,8 @@ INTENTS = (
     "availability_delivery",
     "pre_purchase",
     "other",
-)
+]
+INTENTS: tuple[Intent, ...] = get_args(Intent)
 
 
 def _stems(*stems: str) -> re.Pattern[str]:

@@ -1,7 +1,7 @@
-"""The operator's inbox: list, counts, card, triage (each change recorded as an event)."""
+"""The operator's inbox: list, counts, triage (each change recorded as an event). The card is a
+read model over several domains (app/cards)."""
 
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter
@@ -17,14 +17,12 @@ from app.interactions.schemas import (
     Counts,
     InteractionFilters,
     InteractionListQuery,
+    InteractionPage,
     InteractionRead,
-    InteractionSummary,
     InteractionUpdate,
 )
-from app.links import service as links_service
 
-CONTEXT_DAYS = 180
-SUMMARY_FIELDS = tuple(InteractionSummary.model_fields)
+CONTEXT_DAYS = 180  # the product context's window (the card's, the drafts')
 # What `repository.cursor_values` writes after the sort's name, per sort: a cursor of another
 # sort order, or with a value out of its column's range, is an invalid cursor.
 _SmallInt = Annotated[int, Field(ge=-32768, le=32767)]
@@ -50,8 +48,8 @@ def read(row: Interaction, now: datetime) -> InteractionRead:
 
 async def list_interactions(
     db: AsyncConnection, principal: Principal, params: InteractionListQuery
-) -> dict[str, Any]:
-    """A page shaped as `InteractionPage`: its rows hold exactly `InteractionSummary`'s fields."""
+) -> InteractionPage:
+    """A page of the inbox; `next_cursor` is null on the last one."""
     sort, limit = params.sort or ("relevance" if params.q else "priority"), params.limit
     if sort == "relevance" and not params.q:
         raise InvalidFilter("sort=relevance needs a search query q")
@@ -72,11 +70,9 @@ async def list_interactions(
     next_cursor = None
     if len(rows) > limit:
         next_cursor = encode_cursor([sort, *repository.cursor_values(rows[limit - 1], sort)])
-    items = []
     for row in rows[:limit]:
         row["sla_state"] = repository.sla_state(row["needs_response"], row["sla_due_at"], now)
-        items.append({name: row[name] for name in SUMMARY_FIELDS})
-    return {"items": items, "next_cursor": next_cursor}
+    return InteractionPage.model_validate({"items": rows[:limit], "next_cursor": next_cursor})
 
 
 async def count_interactions(
@@ -101,57 +97,6 @@ async def get_interaction(
     if row is None:
         raise NotFound("interaction not found")
     return row
-
-
-# The card in one statement; its links are the ones `links_for` shows.
-CARD = repository.card_statement(links_service.links_query)
-
-
-async def card(db: AsyncConnection, principal: Principal, interaction_id: int) -> dict[str, Any]:
-    """The card's parts, ready for `InteractionCard` (validated once, in the router)."""
-    now = datetime.now(UTC)
-    found = await repository.card(
-        db, CARD, principal.seller_id, interaction_id, now - timedelta(days=CONTEXT_DAYS)
-    )
-    if found is None:
-        raise NotFound("interaction not found")
-    row, extras = found
-    due = row["sla_due_at"]
-    state = repository.sla_state(row["needs_response"], due, now)
-    minutes_left = (
-        int((due - now).total_seconds() // 60) if due is not None and state != "none" else None
-    )
-    row["sla_state"] = state
-    return {
-        "interaction": row,
-        "messages": extras["messages"],
-        "context": product_context(row, extras),
-        "links": links_service.read_links(extras["links"]),
-        "sla": {"state": state, "due_at": due, "minutes_left": minutes_left},
-        "last_draft": next(iter(extras["draft"]), None),
-        "outbox": next(iter(extras["outbox"]), None),
-    }
-
-
-def product_context(
-    row: Mapping[str, Any], extras: Mapping[str, list[dict[str, Any]]]
-) -> dict[str, Any]:
-    grouped: dict[str, list[dict[str, Any]]] = {"review": [], "question": [], "chat": []}
-    for item in extras["recent"]:
-        item["text_preview"] = (item["text"] or item["cons"] or item["pros"] or "")[:160]
-        grouped[item["channel"]].append(item)
-    for items in grouped.values():  # JSON keeps no order: newest first again
-        items.sort(key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
-    names = (item["product_name"] for item in extras["recent"] if item["product_name"])
-    return {
-        "nm_id": row["nm_id"],
-        "product_name": row["product_name"] or next(names, None),
-        "recent": grouped if row["nm_id"] is not None else {},
-        "top_intents": sorted(extras["top_intents"], key=lambda i: (-i["count"], i["intent"])),
-        "last_replies": sorted(
-            extras["last_replies"], key=lambda r: r["occurred_at"], reverse=True
-        ),
-    }
 
 
 # --- triage ------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ from app.links.schemas import (
     LinkRead,
     RecomputeQueued,
     RecomputeRequest,
-    Timeline,
 )
 
 router = APIRouter(tags=["links"], responses=ERROR_RESPONSES)
@@ -31,14 +30,6 @@ async def list_links(
         session, principal.seller_id, interaction_id, min_band=min_band, limit=limit
     )
     return Page[LinkRead](items=links, next_cursor=None)
-
-
-@router.get("/interactions/{interaction_id}/timeline", response_model=Timeline)
-async def read_timeline(
-    interaction_id: Id, principal: CurrentPrincipal, session: SessionDep
-) -> Timeline:
-    """The thread across channels: scope customer+order, customer, product or single."""
-    return await service.timeline(session, principal.seller_id, interaction_id)
 
 
 @router.post(

@@ -17,6 +17,7 @@ from app.connectors import registry
 from app.connectors.base import Channel
 from app.core.schemas import Input, Schema
 from app.interactions import classify
+from app.interactions.classify import Intent
 from app.sellers.models import SellerSettings
 
 Marketplace = Literal["wildberries", "ozon"]
@@ -85,21 +86,10 @@ class MarketplaceAccountCheck(BaseModel):
 
 # --- seller settings ---------------------------------------------------------------------
 
-Intent = Literal[
-    "return_refund",
-    "defect_quality",
-    "sizing_fit",
-    "spec_compatibility",
-    "availability_delivery",
-    "pre_purchase",
-    "other",
-]
 RateCategory = Literal["feedbacks", "chat"]
 DraftProvider = Literal["offline", "openai_compat"]
 
-# The literals above are what OpenAPI shows; the classifier and the limiter are the truth.
-if get_args(Intent) != classify.INTENTS:  # pragma: no cover - caught by the tests at import
-    raise RuntimeError("sellers.schemas.Intent is out of date with classify.INTENTS")
+# The literal above is what OpenAPI shows; the connectors' limits are the truth.
 if set(get_args(RateCategory)) != set(registry.default_limits()):  # pragma: no cover
     raise RuntimeError("sellers.schemas.RateCategory is out of date with the connectors' limits")
 CHANNELS: tuple[Channel, ...] = get_args(Channel)

@@ -45,12 +45,7 @@ RUNS_CURSOR = TypeAdapter(tuple[Id])
 
 
 def lock_key(seller_id: int, channel: str) -> str:
-    return f"sellerdesk:lock:sync:{seller_id}:{channel}"
-
-
-async def is_syncing(redis: Redis, seller_id: int) -> bool:
-    """Whether a sync of this seller runs now (its lock is held: a dead worker's expires)."""
-    return bool(await redis.exists(*(lock_key(seller_id, channel) for channel in CHANNELS)))
+    return locks.sync_key(seller_id, channel)
 
 
 @dataclass
