@@ -9,7 +9,7 @@ import click
 
 from app.auth import repository as auth_repository
 from app.auth import service as auth_service
-from app.config import get_settings
+from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
 from app.sellers import service as sellers_service

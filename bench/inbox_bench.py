@@ -56,7 +56,7 @@ from sqlalchemy import event
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
 from app.auth import service as auth_service
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, server_settings, transaction
 from app.main import create_app
 from app.sellers import service as sellers_service

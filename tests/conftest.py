@@ -9,7 +9,7 @@ from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.config import Settings, get_settings
+from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.egress import EgressPolicy
 from app.core.redis import create_redis

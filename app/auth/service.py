@@ -9,8 +9,8 @@ from app.auth import repository
 from app.auth.exceptions import ApiTokenCannotMint
 from app.auth.models import ApiToken, User
 from app.auth.throttle import LoginThrottle
-from app.config import Settings
 from app.core import security
+from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unauthorized
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 import httpx
 from pydantic import BaseModel
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.egress import EgressPolicy
 from app.core.ratelimit import Limit, Priority, RateLimiter
 

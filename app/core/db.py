@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.config import Settings
 from app.core import deadline
+from app.core.config import Settings
 
 
 def async_url(url: str) -> URL:

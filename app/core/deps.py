@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import Database
 from app.core.egress import EgressPolicy
 

@@ -19,7 +19,6 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
 from app.connectors import registry
 from app.connectors.base import (
     AuthError,
@@ -32,6 +31,7 @@ from app.connectors.base import (
 )
 from app.core import locks
 from app.core.backoff import full_jitter
+from app.core.config import Settings
 from app.core.db import transaction
 from app.core.egress import EgressPolicy
 from app.core.ratelimit import RateLimiter, RateLimitTimeout

@@ -1,8 +1,8 @@
 from celery import Task
 from celery.utils.time import get_exponential_backoff_interval
 
-from app.config import get_settings
 from app.core import transient
+from app.core.config import get_settings
 from app.dispatch import sender
 from app.worker import names, runtime
 from app.worker.celery_app import celery_app

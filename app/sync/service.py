@@ -16,10 +16,10 @@ from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings, get_settings
 from app.connectors import registry
 from app.connectors.base import AuthError, Channel, ConnectorError, Environment
 from app.core import locks
+from app.core.config import Settings, get_settings
 from app.core.db import transaction
 from app.core.egress import EgressPolicy
 from app.core.pagination import decode_cursor, encode_cursor

@@ -1,7 +1,7 @@
 import logging
 from datetime import UTC, datetime
 
-from app.config import get_settings
+from app.core.config import get_settings
 from app.links import backlog as link_backlog
 from app.sync import service
 from app.worker import enqueue, names, runtime

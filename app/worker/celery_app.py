@@ -5,7 +5,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
-from app.config import get_settings
+from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.worker import lanes, names
 

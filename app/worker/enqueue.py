@@ -30,8 +30,8 @@ from typing import Any
 import redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import get_settings
 from app.core import db
+from app.core.config import get_settings
 
 logger = logging.getLogger(__name__)
 

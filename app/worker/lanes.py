@@ -106,7 +106,7 @@ class LaneHeartbeat(bootsteps.StartStopStep):
         self.client: Any = None
 
     def start(self, c: Any) -> None:
-        from app.config import get_settings
+        from app.core.config import get_settings
         from app.worker import heartbeat
 
         settings = get_settings()

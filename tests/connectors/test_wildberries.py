@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import Settings
 from app.connectors.base import (
     AuthError,
     BadRequest,
@@ -26,6 +25,7 @@ from app.connectors.wildberries.limits import (
     FEEDBACKS,
     MARKETPLACE_LIMITS,
 )
+from app.core.config import Settings
 from app.core.egress import EgressPolicy
 from app.core.ratelimit import Limit, Priority
 

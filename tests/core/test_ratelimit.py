@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from app.config import Settings
 from app.connectors.wildberries.limits import CHAT, DEFAULT_LIMITS, FEEDBACKS
 from app.core import ratelimit
+from app.core.config import Settings
 from app.core.ratelimit import Limit, Priority, RateLimiter, RateLimitTimeout
 from app.core.redis import create_redis
 from app.dev.embedded import EmbeddedRedis, free_port

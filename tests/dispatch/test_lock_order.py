@@ -29,8 +29,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import app.worker.celery_app
-from app.config import Settings
 from app.connectors.wildberries.limits import FEEDBACKS
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.redis import create_redis
 from app.core.security import SecretBox

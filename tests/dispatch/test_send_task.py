@@ -5,7 +5,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine
 from app.dispatch import tasks
 from tests.faults import closed_port

@@ -4,7 +4,7 @@ from pathlib import Path
 from httpx import ASGITransport, AsyncClient, Response
 from redis.asyncio import Redis
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.redis import create_redis
 from app.dev.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from app.main import create_app

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.dispatch import sender
 from app.dispatch.models import OutboundReply
 from app.interactions.models import Interaction, InteractionEvent

@@ -6,7 +6,7 @@ import sys
 import httpx
 from redis.asyncio import Redis
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.services import ROOT
 
 PROCESSES, SECONDS = 3, 6.0
