@@ -10,8 +10,7 @@ from app.auth.service import Principal
 from app.cards import repository
 from app.cards.schemas import InteractionCard, Timeline
 from app.core.errors import NotFound
-from app.interactions import repository as interactions_repository
-from app.interactions.service import CONTEXT_DAYS
+from app.interactions import service as interactions_service
 from app.links import service as links_service
 from app.links.schemas import Level
 
@@ -22,14 +21,13 @@ async def card(db: AsyncConnection, principal: Principal, interaction_id: int) -
     """The interaction with its chat messages, product context, links, SLA, last draft and
     latest outbox entry."""
     now = datetime.now(UTC)
-    found = await repository.card(
-        db, principal.seller_id, interaction_id, now - timedelta(days=CONTEXT_DAYS)
-    )
+    since = now - timedelta(days=interactions_service.CONTEXT_DAYS)
+    found = await repository.card(db, principal.seller_id, interaction_id, since)
     if found is None:
         raise NotFound("interaction not found")
     row, extras = found
     due = row["sla_due_at"]
-    state = interactions_repository.sla_state(row["needs_response"], due, now)
+    state = interactions_service.sla_state(row["needs_response"], due, now)
     minutes_left = (
         int((due - now).total_seconds() // 60) if due is not None and state != "none" else None
     )

@@ -1,13 +1,11 @@
-"""The drafts' SQL: the last draft of each interaction, and what a draft reads of a chat."""
+"""The drafts' SQL: the last draft of each interaction."""
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.drafts.models import Draft
-from app.interactions.models import ChatMessage
 
 
 async def get(session: AsyncSession, interaction_id: int) -> Draft | None:
@@ -24,16 +22,3 @@ async def save(session: AsyncSession, interaction_id: int, values: dict[str, Any
     )
     assert draft is not None  # an upsert returns its row
     return draft
-
-
-async def chat_messages(
-    session: AsyncSession, seller_id: int, interaction_id: int, *, limit: int
-) -> list[tuple[str, str | None]]:
-    """(direction, text) of a chat's newest `limit` messages, newest first."""
-    result = await session.execute(
-        select(ChatMessage.direction, ChatMessage.text)
-        .where(ChatMessage.seller_id == seller_id, ChatMessage.interaction_id == interaction_id)
-        .order_by(ChatMessage.sent_at.desc(), ChatMessage.id.desc())
-        .limit(limit)
-    )
-    return [(direction, text) for direction, text in result]

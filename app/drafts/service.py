@@ -14,9 +14,8 @@ from app.drafts import guardrails, repository
 from app.drafts.models import Draft
 from app.drafts.providers import Channel, DraftRequest, PreviousReply, provider_for
 from app.interactions import events
-from app.interactions import repository as interactions_repository
+from app.interactions import service as interactions_service
 from app.interactions.models import Interaction
-from app.interactions.service import CONTEXT_DAYS, get_interaction
 from app.sellers import service as sellers_service
 
 # The customer's side of a chat that a draft answers: their messages since our last one (at
@@ -32,7 +31,9 @@ async def generate(
     secrets: SecretBox,
     policy: EgressPolicy,
 ) -> Draft:
-    interaction = await get_interaction(session, principal.seller_id, interaction_id)
+    interaction = await interactions_service.get_interaction(
+        session, principal.seller_id, interaction_id
+    )
     request = await _request(session, interaction)
     prefs = await sellers_service.find_settings(session, principal.seller_id)
     api_key = (
@@ -84,14 +85,14 @@ async def _request(session: AsyncSession, interaction: Interaction) -> DraftRequ
     previous: list[PreviousReply] = []
     top: list[tuple[str, int]] = []
     if nm_id is not None:
-        replies = await interactions_repository.last_replies(session, seller_id, nm_id)
+        replies = await interactions_service.last_replies(session, seller_id, nm_id)
         previous = [
             PreviousReply(interaction_id=i, channel=channel, text=text, rating=None)
             for i, channel, _, text in replies
             if i != interaction.id
         ]
-        since = datetime.now(UTC) - timedelta(days=CONTEXT_DAYS)
-        top = await interactions_repository.top_intents(session, seller_id, nm_id, since)
+        since = datetime.now(UTC) - timedelta(days=interactions_service.CONTEXT_DAYS)
+        top = await interactions_service.top_intents(session, seller_id, nm_id, since)
     text = interaction.text
     if interaction.channel == "chat":
         text = await _chat_text(session, interaction) or text
@@ -110,7 +111,7 @@ async def _request(session: AsyncSession, interaction: Interaction) -> DraftRequ
 
 
 async def _chat_text(session: AsyncSession, interaction: Interaction) -> str | None:
-    rows = await repository.chat_messages(
+    rows = await interactions_service.chat_messages(
         session, interaction.seller_id, interaction.id, limit=CHAT_MESSAGES_READ
     )
     waiting: list[str] = []

@@ -38,6 +38,7 @@ from app.interactions.models import (
     ANSWERED_CHANNELS,
     ANSWERED_STATUSES,
     CHANNELS,
+    ChatMessage,
     Interaction,
 )
 from app.interactions.schemas import InteractionFilters, InteractionSummary, Sort
@@ -103,14 +104,6 @@ def _sla_condition(state: str, now: datetime) -> ColumnElement[bool]:
     if state == "on_track":
         return and_(waiting, i.sla_due_at >= now + DUE_SOON)
     return not_(waiting)
-
-
-def sla_state(needs_response: bool, due: datetime | None, now: datetime) -> str:
-    if not needs_response or due is None:
-        return "none"
-    if due < now:
-        return "overdue"
-    return "due_soon" if due < now + DUE_SOON else "on_track"
 
 
 def _after(sort: Sort, after: Sequence[Any]) -> ColumnElement[bool]:
@@ -396,6 +389,19 @@ def last_replies_query(seller_id: Any, nm_id: Any, limit: int = 5) -> Select[Any
         .limit(limit)
         .correlate_except(i)
     )
+
+
+async def chat_messages(
+    session: AsyncSession, seller_id: int, interaction_id: int, *, limit: int
+) -> list[tuple[str, str | None]]:
+    """(direction, text) of a chat's newest `limit` messages, newest first."""
+    result = await session.execute(
+        select(ChatMessage.direction, ChatMessage.text)
+        .where(ChatMessage.seller_id == seller_id, ChatMessage.interaction_id == interaction_id)
+        .order_by(ChatMessage.sent_at.desc(), ChatMessage.id.desc())
+        .limit(limit)
+    )
+    return [(direction, text) for direction, text in result]
 
 
 async def top_intents(

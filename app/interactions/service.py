@@ -12,7 +12,8 @@ from app.core.errors import AppError, NotFound
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Id
 from app.interactions import repository
-from app.interactions.models import Interaction, InteractionEvent
+from app.interactions.events import record_events
+from app.interactions.models import Interaction
 from app.interactions.schemas import (
     Counts,
     InteractionFilters,
@@ -20,6 +21,7 @@ from app.interactions.schemas import (
     InteractionPage,
     InteractionRead,
     InteractionUpdate,
+    SlaState,
 )
 
 CONTEXT_DAYS = 180  # the product context's window (the card's, the drafts')
@@ -40,9 +42,19 @@ class InvalidFilter(AppError):
     code = "validation_error"
 
 
+def sla_state(needs_response: bool, due: datetime | None, now: datetime) -> SlaState:
+    """Where an interaction stands against its deadline (`repository.conditions` filters by it
+    in SQL with the same bounds)."""
+    if not needs_response or due is None:
+        return "none"
+    if due < now:
+        return "overdue"
+    return "due_soon" if due < now + repository.DUE_SOON else "on_track"
+
+
 def read(row: Interaction, now: datetime) -> InteractionRead:
     return InteractionRead.model_validate(row).model_copy(
-        update={"sla_state": repository.sla_state(row.needs_response, row.sla_due_at, now)}
+        update={"sla_state": sla_state(row.needs_response, row.sla_due_at, now)}
     )
 
 
@@ -71,7 +83,7 @@ async def list_interactions(
     if len(rows) > limit:
         next_cursor = encode_cursor([sort, *repository.cursor_values(rows[limit - 1], sort)])
     for row in rows[:limit]:
-        row["sla_state"] = repository.sla_state(row["needs_response"], row["sla_due_at"], now)
+        row["sla_state"] = sla_state(row["needs_response"], row["sla_due_at"], now)
     return InteractionPage.model_validate({"items": rows[:limit], "next_cursor": next_cursor})
 
 
@@ -97,6 +109,30 @@ async def get_interaction(
     if row is None:
         raise NotFound("interaction not found")
     return row
+
+
+# --- what a draft reads (the card reads the same in its one statement: app/cards) ----------
+
+
+async def last_replies(
+    session: AsyncSession, seller_id: int, nm_id: int
+) -> list[tuple[int, str, datetime, str]]:
+    """The seller's latest answers on a product: (interaction id, channel, time, text)."""
+    return await repository.last_replies(session, seller_id, nm_id)
+
+
+async def top_intents(
+    session: AsyncSession, seller_id: int, nm_id: int, since: datetime
+) -> list[tuple[str, int]]:
+    """The product's typical complaints and questions since `since`: (intent, count)."""
+    return await repository.top_intents(session, seller_id, nm_id, since)
+
+
+async def chat_messages(
+    session: AsyncSession, seller_id: int, interaction_id: int, *, limit: int
+) -> list[tuple[str, str | None]]:
+    """(direction, text) of a chat's newest `limit` messages, newest first."""
+    return await repository.chat_messages(session, seller_id, interaction_id, limit=limit)
 
 
 # --- triage ------------------------------------------------------------------------------
@@ -162,13 +198,10 @@ def _apply(
     if "is_read" in sent and changes.is_read != row.is_read:
         events.append(("marked_read" if changes.is_read else "marked_unread", {}))
         row.is_read = bool(changes.is_read)
-    for kind, payload in events:
-        session.add(
-            InteractionEvent(
-                seller_id=row.seller_id,
-                interaction_id=row.id,
-                kind=kind,
-                actor_user_id=principal.user_id,
-                payload=payload,
-            )
-        )
+    record_events(
+        session,
+        seller_id=row.seller_id,
+        interaction_id=row.id,
+        actor_user_id=principal.user_id,
+        events=events,
+    )
