@@ -7,7 +7,6 @@ import time
 
 import click
 
-from app.auth import repository as auth_repository
 from app.auth import service as auth_service
 from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, transaction
@@ -49,7 +48,7 @@ async def _ensure_operator(
     engine = create_engine(settings, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            user = await auth_repository.get_user_by_email(session, email)
+            user = await auth_service.find_user_by_email(session, email)
             created = user is None
             if user is None:
                 seller = await sellers_service.create_seller(session, seller_name)

@@ -32,6 +32,10 @@ class Principal:
     credential: Credential
 
 
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await repository.get_user_by_email(session, email)
+
+
 async def create_user(
     session: AsyncSession,
     *,

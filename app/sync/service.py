@@ -7,6 +7,7 @@ crash loses nothing and a rerun re-reads at most one page (deduplicated by ident
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
@@ -325,6 +326,21 @@ async def _finish(
 
 async def run_stats(session: AsyncSession, run_id: int) -> SyncRun | None:
     return await repository.get_run(session, run_id)
+
+
+# --- items written outside a run (the demo's seed) -----------------------------------------
+
+
+async def upsert_interactions(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, chat: bool = False
+) -> repository.Upserted:
+    """Normalized items written as a sync writes them (new ones inserted, known ones refreshed)."""
+    return await repository.upsert_interactions(session, rows, chat=chat)
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Chat messages written as a sync writes them (known ones skipped); how many were new."""
+    return await repository.insert_messages(session, rows)
 
 
 # --- what the API shows ------------------------------------------------------------------
