@@ -17,6 +17,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.asgi import HttpMiddleware
 from app.core.backoff import full_jitter
 from app.core.transient import is_lock_conflict
 
@@ -26,15 +27,12 @@ ATTEMPTS = 4
 PAUSE_SECONDS = 0.05  # the n-th replay waits uniform(0, PAUSE × 2ⁿ)
 
 
-class RetryLockConflictsMiddleware:
+class RetryLockConflictsMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, attempts: int = ATTEMPTS) -> None:
-        self.app = app
+        super().__init__(app)
         self.attempts = attempts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         received: list[Message] = []
         started = False
 

@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, Field, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.service import Principal
-from app.core.errors import AppError, NotFound
+from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Id
 from app.interactions import repository
@@ -37,9 +37,8 @@ CURSORS: dict[str, TypeAdapter[tuple[Any, ...]]] = {
 }
 
 
-class InvalidFilter(AppError):
-    status_code = 422
-    code = "validation_error"
+class InvalidFilter(ValidationFailed):
+    """A filter, cursor or change that the caller's data does not allow."""
 
 
 def sla_state(needs_response: bool, due: datetime | None, now: datetime) -> SlaState:

@@ -1,5 +1,6 @@
 """feedbacks-api: reviews and questions (wb-api.md §1)."""
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,6 +19,7 @@ router = APIRouter(tags=["feedbacks-api"])
 REVIEWS_TAKE_MAX = 5000
 REVIEWS_SKIP_MAX = 199_990
 QUESTIONS_WINDOW_MAX = 10_000
+_KEYS = {"review": "feedbacks", "question": "questions"}  # a list's items, by channel
 
 
 def _context(request: Request) -> tuple[Seller, float, FaultState]:
@@ -71,6 +73,43 @@ def _page(
     return render.feed_page(seller, channel, indexes, now, faults)
 
 
+def _listing(
+    request: Request, channel: str, take_max: int, skip_max: int, window_max: int | None = None
+) -> Response:
+    """A list of reviews or questions with the feed's counts (`window_max`: a cap on take+skip)."""
+    seller, _, _ = _context(request)
+    query = request.query_params
+    answered = params.required_bool(query, "isAnswered")
+    take = params.capped(params.required_int(query, "take", 1), "take", take_max)
+    skip = params.capped(params.required_int(query, "skip"), "skip", skip_max)
+    if window_max is not None and take + skip > window_max:
+        raise FeedbacksError(f"Сумма take и skip не может быть больше {window_max}")
+    items = _page(request, seller, channel, answered, take, skip)
+    feed = seller.feed(channel)
+    return feedbacks_ok(
+        {
+            "countUnanswered": feed.count(False),
+            "countArchive": feed.count(True),
+            _KEYS[channel]: items,
+        }
+    )
+
+
+def _one(
+    request: Request,
+    channel: str,
+    rendered: Callable[[Seller, int, float], dict[str, Any]],
+    not_found: str,
+) -> Response:
+    """One review or question by its id."""
+    seller, now, _ = _context(request)
+    external_id = params.item_id(request.query_params.get("id"))
+    index = seller.feed(channel).index_of(external_id)
+    if index is None:
+        raise FeedbacksError(not_found, 422)
+    return feedbacks_ok(rendered(seller, index, now))
+
+
 # --- reviews --------------------------------------------------------------------------------------
 
 
@@ -99,16 +138,7 @@ async def feedbacks_count(request: Request) -> Response:
 
 @router.get("/api/v1/feedbacks")
 async def feedbacks(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    query = request.query_params
-    answered = params.required_bool(query, "isAnswered")
-    take = params.capped(params.required_int(query, "take", 1), "take", REVIEWS_TAKE_MAX)
-    skip = params.capped(params.required_int(query, "skip"), "skip", REVIEWS_SKIP_MAX)
-    items = _page(request, seller, "review", answered, take, skip)
-    feed = seller.reviews
-    return feedbacks_ok(
-        {"countUnanswered": feed.count(False), "countArchive": feed.count(True), "feedbacks": items}
-    )
+    return _listing(request, "review", REVIEWS_TAKE_MAX, REVIEWS_SKIP_MAX)
 
 
 @router.get("/api/v1/feedbacks/archive")
@@ -123,12 +153,7 @@ async def feedbacks_archive(request: Request) -> Response:
 
 @router.get("/api/v1/feedback")
 async def feedback(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    external_id = params.item_id(request.query_params.get("id"))
-    index = seller.reviews.index_of(external_id)
-    if index is None:
-        raise FeedbacksError("Невозможно получить отзыв по id", 422)
-    return feedbacks_ok(render.review(seller, index, now))
+    return _one(request, "review", render.review, "Невозможно получить отзыв по id")
 
 
 async def _review_answer_body(request: Request, seller: Seller) -> tuple[str, str, int | None]:
@@ -180,28 +205,14 @@ async def questions_count(request: Request) -> Response:
 
 @router.get("/api/v1/questions")
 async def questions(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    query = request.query_params
-    answered = params.required_bool(query, "isAnswered")
-    take = params.capped(params.required_int(query, "take", 1), "take", QUESTIONS_WINDOW_MAX)
-    skip = params.capped(params.required_int(query, "skip"), "skip", QUESTIONS_WINDOW_MAX)
-    if take + skip > QUESTIONS_WINDOW_MAX:
-        raise FeedbacksError(f"Сумма take и skip не может быть больше {QUESTIONS_WINDOW_MAX}")
-    items = _page(request, seller, "question", answered, take, skip)
-    feed = seller.questions
-    return feedbacks_ok(
-        {"countUnanswered": feed.count(False), "countArchive": feed.count(True), "questions": items}
+    return _listing(
+        request, "question", QUESTIONS_WINDOW_MAX, QUESTIONS_WINDOW_MAX, QUESTIONS_WINDOW_MAX
     )
 
 
 @router.get("/api/v1/question")
 async def question(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    external_id = params.item_id(request.query_params.get("id"))
-    index = seller.questions.index_of(external_id)
-    if index is None:
-        raise FeedbacksError("Невозможно получить вопрос по id", 422)
-    return feedbacks_ok(render.question(seller, index, now))
+    return _one(request, "question", render.question, "Невозможно получить вопрос по id")
 
 
 @router.patch("/api/v1/questions")

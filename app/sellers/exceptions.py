@@ -1,7 +1,7 @@
 """Errors of the sellers domain. None of them ever carries a marketplace token."""
 
 from app.connectors.base import ConnectorError
-from app.core.errors import AppError
+from app.core.errors import AppError, ValidationFailed
 
 
 class NoAccount(ConnectorError):
@@ -68,10 +68,7 @@ class DraftUrlRefused(AppError):
     code = "refused_by_policy"
 
 
-class SettingsInvalid(AppError):
+class SettingsInvalid(ValidationFailed):
     """The settings a PATCH would leave are inconsistent (e.g. openai_compat without a model).
 
-    Same code and details shape as a payload validation error."""
-
-    status_code = 422
-    code = "validation_error"
+    Same details shape as a payload validation error."""

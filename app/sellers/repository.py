@@ -43,29 +43,16 @@ async def get_account(
 
 
 async def get_account_for_marketplace(
-    session: AsyncSession, *, seller_id: int, marketplace: str
+    session: AsyncSession, *, seller_id: int, marketplace: str, active: bool = False
 ) -> MarketplaceAccount | None:
-    result = await session.execute(
-        select(MarketplaceAccount).where(
-            MarketplaceAccount.seller_id == seller_id,
-            MarketplaceAccount.marketplace == marketplace,
-        )
+    """The seller's account on `marketplace`; with `active`, unless it was disconnected
+    (`is_active` false)."""
+    stmt = select(MarketplaceAccount).where(
+        MarketplaceAccount.seller_id == seller_id, MarketplaceAccount.marketplace == marketplace
     )
-    return result.scalar_one_or_none()
-
-
-async def active_account(
-    session: AsyncSession, *, seller_id: int, marketplace: str
-) -> MarketplaceAccount | None:
-    """The seller's account on `marketplace` unless it was disconnected (`is_active` false)."""
-    result = await session.execute(
-        select(MarketplaceAccount).where(
-            MarketplaceAccount.seller_id == seller_id,
-            MarketplaceAccount.marketplace == marketplace,
-            MarketplaceAccount.is_active,
-        )
-    )
-    return result.scalar_one_or_none()
+    if active:
+        stmt = stmt.where(MarketplaceAccount.is_active)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def create_account(

@@ -1,8 +1,10 @@
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors import registry
@@ -365,7 +367,9 @@ async def active_account(
     session: AsyncSession, seller_id: int, marketplace: str
 ) -> MarketplaceAccount | None:
     """The seller's connected account on `marketplace` (paused or not), or None."""
-    return await repository.active_account(session, seller_id=seller_id, marketplace=marketplace)
+    return await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace, active=True
+    )
 
 
 # --- the sellers' sync state (the sync domain runs the syncs) ----------------------------------
@@ -425,25 +429,9 @@ async def update_settings(
     row = await repository.get_settings(session, seller_id=seller_id, for_update=True)
     sent = patch.model_fields_set
     if "sla_targets" in sent:
-        row.sla_targets = _merge(
-            row.sla_targets,
-            None
-            if patch.sla_targets is None
-            else {
-                channel: None if sla is None else sla.model_dump(exclude_none=True)
-                for channel, sla in patch.sla_targets.items()
-            },
-        )
+        row.sla_targets = _merge(row.sla_targets, _dumped(patch.sla_targets, exclude_none=True))
     if "rate_limits" in sent:
-        row.rate_limits = _merge(
-            row.rate_limits,
-            None
-            if patch.rate_limits is None
-            else {
-                category: None if limit is None else limit.model_dump()
-                for category, limit in patch.rate_limits.items()
-            },
-        )
+        row.rate_limits = _merge(row.rate_limits, _dumped(patch.rate_limits))
     if "auto_reply_policy" in sent:
         policy = patch.auto_reply_policy
         row.auto_reply_policy = policy.model_dump() if policy else {}
@@ -483,6 +471,19 @@ async def _check_draft_url(egress_policy: egress.EgressPolicy, url: str) -> None
         f"draft_base_url is {egress.REFUSED}: {reason}",
         details=[{"loc": ["body", "draft_base_url"], "msg": reason, "type": "refused_by_policy"}],
     )
+
+
+Key = TypeVar("Key", bound=str)
+
+
+def _dumped(patch: Mapping[Key, BaseModel | None] | None, **dump: Any) -> dict[str, Any] | None:
+    """A patch of a JSON map as `_merge` takes it: each value dumped, a None kept (it removes
+    the key)."""
+    if patch is None:
+        return None
+    return {
+        key: None if value is None else value.model_dump(**dump) for key, value in patch.items()
+    }
 
 
 def _merge(stored: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
