@@ -55,8 +55,8 @@ from app.dispatch.models import OutboundReply
 from app.dispatch.schemas import ReplyCreate
 from app.drafts import guardrails
 from app.interactions.models import Interaction
+from app.sync.models import FINAL_RUN_STATUSES as SYNC_FINAL
 from app.sync.models import SyncRun
-from app.sync.service import FINAL_STATUSES as SYNC_FINAL
 from app.worker import lanes, names
 from bench.report import (
     Fetched,

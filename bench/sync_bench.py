@@ -39,8 +39,8 @@ from app.core.ratelimit import Limit, RateLimiter
 from app.core.redis import create_redis
 from app.sellers import service as sellers_service
 from app.sellers.models import Seller
-from app.sync import normalize, repository, service
-from app.sync.models import SyncRun
+from app.sync import normalize, repository
+from app.sync.models import FINAL_RUN_STATUSES, SyncRun
 from app.worker import names
 from bench.report import (
     MB,
@@ -72,7 +72,7 @@ from bench.stack import (
 )
 
 SECRETS_KEY = "sellerdesk-bench-only"  # a throwaway database's key
-FINAL = service.FINAL_STATUSES
+FINAL = FINAL_RUN_STATUSES
 
 # Targets (the words; never adjusted here).
 TARGET_ITEMS_PER_S = 5000.0

@@ -243,7 +243,7 @@ def _timeline_statement() -> CompoundSelect[Any]:
         .select_from(x)
         .join(lc, and_(lc.c.seller_id == seller_id, lc.c.source_id == x.c.id))
         .join(t, and_(t.c.seller_id == seller_id, t.c.id == lc.c.target_id))
-        .where(lc.c.band.in_(links_service.BANDS_AT_LEAST["medium"]))
+        .where(lc.c.band.in_(links_service.BANDS_AT_LEAST[links_service.SHOWN_MIN_BAND]))
     )
     return _bound_only(union_all(*scoped, links), ("seller_id", "row_id"))
 

@@ -9,7 +9,8 @@ from app.core.schemas import Schema
 from app.dispatch.schemas import ReplyRead
 from app.drafts.schemas import DraftRead
 from app.interactions.schemas import ChatMessageRead, InteractionRead, SlaState
-from app.links.schemas import ActionMode, Level, LinkRead
+from app.links.models import Level
+from app.links.schemas import ActionMode, LinkRead
 
 # --- the card ------------------------------------------------------------------------------
 

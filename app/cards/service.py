@@ -11,8 +11,9 @@ from app.cards import repository
 from app.cards.schemas import InteractionCard, Timeline
 from app.core.errors import NotFound
 from app.interactions import service as interactions_service
+from app.interactions.models import CHANNELS
 from app.links import service as links_service
-from app.links.schemas import Level
+from app.links.models import Level
 
 # --- the card ------------------------------------------------------------------------------
 
@@ -48,7 +49,7 @@ async def card(db: AsyncConnection, principal: Principal, interaction_id: int) -
 def product_context(
     row: Mapping[str, Any], extras: Mapping[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
-    grouped: dict[str, list[dict[str, Any]]] = {"review": [], "question": [], "chat": []}
+    grouped: dict[str, list[dict[str, Any]]] = {channel: [] for channel in CHANNELS}
     for item in extras["recent"]:
         item["text_preview"] = (item["text"] or item["cons"] or item["pros"] or "")[:160]
         grouped[item["channel"]].append(item)

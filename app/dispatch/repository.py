@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.dispatch.models import ACTIVE_STATES, OutboundReply
+from app.dispatch.models import ACTIVE_STATES, WAITING_STATES, OutboundReply
 from app.interactions.models import Interaction
 
 
@@ -54,7 +54,7 @@ async def send_soon(session: AsyncSession, reply_ids: Sequence[int], now: dateti
     """Make queued (or failed) replies due for the sweeper's next pass."""
     await session.execute(
         update(OutboundReply)
-        .where(OutboundReply.id.in_(reply_ids), OutboundReply.state.in_(("queued", "failed")))
+        .where(OutboundReply.id.in_(reply_ids), OutboundReply.state.in_(WAITING_STATES))
         .values(next_attempt_at=now)
     )
 
@@ -110,7 +110,7 @@ async def claim(session: AsyncSession, reply_id: int, now: datetime) -> Outbound
     send (already sending elsewhere, sent or dead)."""
     return await session.scalar(
         update(OutboundReply)
-        .where(OutboundReply.id == reply_id, OutboundReply.state.in_(("queued", "failed")))
+        .where(OutboundReply.id == reply_id, OutboundReply.state.in_(WAITING_STATES))
         .values(
             state="sending",
             attempts=OutboundReply.attempts + 1,

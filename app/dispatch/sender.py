@@ -37,10 +37,10 @@ from app.core.egress import EgressPolicy
 from app.core.ratelimit import RateLimiter, RateLimitTimeout
 from app.core.security import SecretBox
 from app.dispatch import quality, repository
-from app.dispatch.models import OutboundReply
+from app.dispatch.models import WAITING_STATES, OutboundReply
 from app.dispatch.service import REQUEUE_AFTER
 from app.interactions import events
-from app.interactions.models import Interaction
+from app.interactions.models import OPEN_STATUSES, Interaction
 from app.sellers import service as sellers_service
 from app.sellers.exceptions import AccountPaused, NoAccount
 from app.worker import enqueue, names
@@ -246,7 +246,7 @@ async def _record(
             "confirmed_by": outcome.confirmed_by,
             "quality": quality.classify(reply.text, reply.draft_text),
         }
-    elif state in ("failed", "queued"):
+    elif state in WAITING_STATES:
         backoff = now + timedelta(seconds=_backoff(reply.attempts))
         values["next_attempt_at"] = outcome.retry_at or backoff
     if outcome.uncertain:
@@ -293,7 +293,7 @@ async def _on_interaction(
     payload: dict[str, object] = {"reply_id": reply.id, "attempt": reply.attempts}
     if state == "sent":
         window = await sellers_service.reply_pending_window(session, reply.seller_id)
-        if interaction.status in ("open", "pending_reply"):
+        if interaction.status in OPEN_STATUSES:
             interaction.status = "pending_reply"
             interaction.reply_pending_until = now + timedelta(minutes=window)
         interaction.first_response_at = interaction.first_response_at or now

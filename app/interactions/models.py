@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -22,24 +22,34 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.connectors.base import Channel, ListChannel
 from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 
+# An interaction's status and priority (the API's schemas show these types too).
+Status = Literal["open", "pending_reply", "responded", "closed"]
+PriorityLevel = Literal["urgent", "high", "normal", "low"]  # most urgent first
+
 MARKETPLACES = ("wildberries", "ozon")
-CHANNELS = ("review", "question", "chat")
-STATUSES = ("open", "pending_reply", "responded", "closed")
-PRIORITIES = ("urgent", "high", "normal", "low")
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+STATUSES: tuple[Status, ...] = get_args(Status)
+PRIORITIES: tuple[PriorityLevel, ...] = get_args(PriorityLevel)
 SOURCES = ("wb_api", "ozon_api", "demo", "fallback")
 DIRECTIONS = ("in", "out")
+# Not answered on the marketplace yet (pending_reply: our answer is sent, not yet seen there).
+OPEN_STATUSES: tuple[Status, ...] = ("open", "pending_reply")
 
 # Inbox order "priority + SLA": urgent first, then the nearest due time (no due time last).
 PRIORITY_RANK = (
-    "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+    "CASE priority "
+    + " ".join(f"WHEN '{level}' THEN {rank}" for rank, level in enumerate(PRIORITIES[:-1]))
+    + f" ELSE {len(PRIORITIES) - 1} END"
 )
 SLA_SORT = "coalesce(sla_due_at, 'infinity'::timestamptz)"
-# Items that carry the seller's answer: the predicate of ix_interactions_seller_nm_answered.
-# `last_replies_query` states the same condition, constants inline, so the planner can use it.
-ANSWERED_CHANNELS = ("review", "question")
-ANSWERED_STATUSES = ("responded", "pending_reply")
+# Items that carry the seller's answer (a chat's answers are its messages): the predicate of
+# ix_interactions_seller_nm_answered. `last_replies_query` states the same condition, constants
+# inline, so the planner can use it.
+ANSWERED_CHANNELS: tuple[ListChannel, ...] = get_args(ListChannel)
+ANSWERED_STATUSES: tuple[Status, ...] = ("responded", "pending_reply")
 ANSWERED = (
     f"{enum_check('channel', ANSWERED_CHANNELS)} AND {enum_check('status', ANSWERED_STATUSES)}"
 )

@@ -41,7 +41,7 @@ from app.interactions.models import (
     ChatMessage,
     Interaction,
 )
-from app.interactions.schemas import InteractionFilters, InteractionSummary, Sort
+from app.interactions.schemas import InteractionFilters, InteractionSummary, SlaState, Sort
 
 DUE_SOON = timedelta(hours=2)
 INFINITY = cast(literal("infinity"), TIMESTAMP(timezone=True))
@@ -94,7 +94,7 @@ def conditions(
     return where
 
 
-def _sla_condition(state: str, now: datetime) -> ColumnElement[bool]:
+def _sla_condition(state: SlaState, now: datetime) -> ColumnElement[bool]:
     i = Interaction
     waiting = and_(i.needs_response.is_(True), i.sla_due_at.is_not(None))
     if state == "overdue":
@@ -319,7 +319,7 @@ def recent_on_product(
         .order_by(i.occurred_at.desc())
         .limit(per_channel)
         .correlate_except(i)
-        for channel in ("review", "question", "chat")
+        for channel in CHANNELS
     ]
     return union_all(*parts)
 

@@ -9,7 +9,7 @@ whose interaction is gone matches nothing when drained, and inserting needs no l
 interaction rows that an operator may hold.
 """
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -41,8 +41,10 @@ link_backlog = Table(
 )
 
 
-LINK_LEVELS = ("A", "B", "C")
-LINK_BANDS = ("high", "medium", "low")
+Level = Literal["A", "B", "C"]
+Band = Literal["high", "medium", "low"]
+LINK_LEVELS: tuple[Level, ...] = get_args(Level)
+LINK_BANDS: tuple[Band, ...] = get_args(Band)
 
 
 class LinkCandidate(IdMixin, TimestampMixin, Base):

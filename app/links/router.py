@@ -1,4 +1,4 @@
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
@@ -7,6 +7,7 @@ from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES, too_many_items
 from app.core.schemas import Id, Page
 from app.links import service
+from app.links.models import Band
 from app.links.schemas import (
     MAX_RECOMPUTE_IDS,
     LinkRead,
@@ -22,8 +23,8 @@ async def list_links(
     interaction_id: Id,
     principal: CurrentPrincipal,
     session: SessionDep,
-    min_band: Literal["high", "medium", "low"] = "medium",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    min_band: Band = service.SHOWN_MIN_BAND,
+    limit: Annotated[int, Query(ge=1, le=100)] = service.SHOWN_LIMIT,
 ) -> Page[LinkRead]:
     """Stored links with confidence, signals and `action_mode` (low band: analytics only)."""
     links = await service.get_links(

@@ -4,9 +4,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Id, Input, Schema
+from app.links.models import Band, Level
 
-Band = Literal["high", "medium", "low"]
-Level = Literal["A", "B", "C"]
 ActionMode = Literal["auto_allowed", "assist_only"]
 
 MAX_RECOMPUTE_IDS = 5000

@@ -13,14 +13,15 @@ Auto-actions are allowed only on deterministic links with confidence ≥ 0.85 (p
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
 from app.links import repository
-from app.links.schemas import ActionMode, Band, Level, LinkRead
+from app.links.models import Band, Level
+from app.links.schemas import ActionMode, LinkRead
 from app.worker import enqueue
 
 RECOMPUTE_TASK = "links.recompute"
@@ -48,7 +49,7 @@ PRODUCT_WINDOW = timedelta(days=30)
 MAX_PER_SOURCE = 20  # best candidates kept per source (then mirrored)
 BATCH = 2000  # sources per scoring statement
 
-BANDS_AT_LEAST: dict[str, tuple[Band, ...]] = {
+BANDS_AT_LEAST: dict[Band, tuple[Band, ...]] = {
     "high": ("high",),
     "medium": ("high", "medium"),
     "low": ("high", "medium", "low"),
@@ -199,7 +200,7 @@ async def links_for(
     seller_id: int,
     interaction_id: int,
     *,
-    min_band: Literal["high", "medium", "low"] = SHOWN_MIN_BAND,
+    min_band: Band = SHOWN_MIN_BAND,
     limit: int = SHOWN_LIMIT,
 ) -> list[LinkRead]:
     """Stored links of an interaction, deterministic first, then by confidence. The low band
@@ -243,8 +244,8 @@ async def get_links(
     seller_id: int,
     interaction_id: int,
     *,
-    min_band: Literal["high", "medium", "low"] = "medium",
-    limit: int = 20,
+    min_band: Band = SHOWN_MIN_BAND,
+    limit: int = SHOWN_LIMIT,
 ) -> list[LinkRead]:
     """`links_for`, answering 404 when the interaction is not the seller's."""
     if not await repository.existing_ids(session, seller_id, [interaction_id]):

@@ -38,9 +38,13 @@ def _has_new(feed: Feed, since: float) -> bool:
     return feed.count(False, lo, hi) > viewed
 
 
-def _unanswered_counts(feed: Feed, now: float) -> dict[str, int]:
+def _unanswered_counts(request: Request, channel: str) -> Response:
+    seller, now, _ = _context(request)
+    feed = seller.feed(channel)
     today = feed.window(int(msk_day_start(now)), None)
-    return {"countUnanswered": feed.count(False), "countUnansweredToday": feed.count(False, *today)}
+    return feedbacks_ok(
+        {"countUnanswered": feed.count(False), "countUnansweredToday": feed.count(False, *today)}
+    )
 
 
 def _window(request: Request, feed: Feed) -> tuple[int, int]:
@@ -49,7 +53,9 @@ def _window(request: Request, feed: Feed) -> tuple[int, int]:
     return feed.window(date_from, date_to)
 
 
-def _count(request: Request, feed: Feed) -> Response:
+def _count(request: Request, channel: str) -> Response:
+    seller, _, _ = _context(request)
+    feed = seller.feed(channel)
     window = _window(request, feed)
     answered = params.optional_bool(request.query_params, "isAnswered")
     return feedbacks_ok(feed.count(True if answered is None else answered, *window))
@@ -126,14 +132,12 @@ async def new_feedbacks_questions(request: Request) -> Response:
 
 @router.get("/api/v1/feedbacks/count-unanswered")
 async def feedbacks_count_unanswered(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    return feedbacks_ok(_unanswered_counts(seller.reviews, now))
+    return _unanswered_counts(request, "review")
 
 
 @router.get("/api/v1/feedbacks/count")
 async def feedbacks_count(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    return _count(request, seller.reviews)
+    return _count(request, "review")
 
 
 @router.get("/api/v1/feedbacks")
@@ -193,14 +197,12 @@ async def edit_feedback_answer(request: Request) -> Response:
 
 @router.get("/api/v1/questions/count-unanswered")
 async def questions_count_unanswered(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    return feedbacks_ok(_unanswered_counts(seller.questions, now))
+    return _unanswered_counts(request, "question")
 
 
 @router.get("/api/v1/questions/count")
 async def questions_count(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    return _count(request, seller.questions)
+    return _count(request, "question")
 
 
 @router.get("/api/v1/questions")

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -24,7 +24,8 @@ SYNC_STATUSES = ("idle", "running", "ok", "error")
 # active: the token works as far as we know. needs_reauth: the marketplace refused it (401/403)
 # on a call that needs it; syncs and reply sends for the account pause until the token is
 # rotated or a check succeeds (app/sellers/reauth.py).
-ACCOUNT_STATUSES = ("active", "needs_reauth")
+AccountStatus = Literal["active", "needs_reauth"]
+ACCOUNT_STATUSES: tuple[AccountStatus, ...] = get_args(AccountStatus)
 ACCOUNT_EVENT_KINDS = ("needs_reauth", "reauthorised")
 # What noticed the change: a sync run, a reply send, a token check, a token rotation.
 ACCOUNT_EVENT_SOURCES = ("sync", "reply", "check", "rotation")

@@ -18,13 +18,10 @@ from app.connectors.base import Channel
 from app.core.schemas import Input, Schema
 from app.interactions import classify
 from app.interactions.classify import Intent
-from app.sellers.models import SellerSettings
+from app.sellers.models import AccountStatus, SellerSettings
 
 Marketplace = Literal["wildberries", "ozon"]
 M = TypeVar("M", bound=BaseModel)
-
-
-AccountStatus = Literal["active", "needs_reauth"]
 
 
 class AccountStateRead(Schema):

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors import registry
 from app.connectors.base import WindowRead
-from app.interactions.models import ChatMessage, Interaction
+from app.interactions.models import OPEN_STATUSES, ChatMessage, Interaction
 from app.sync.models import ACTIVE_RUN_STATUSES, SyncCursor, SyncError, SyncGap, SyncRun
 
 # The marketplace syncs run against, and the `source` of the items its connector reads (demo
@@ -168,7 +168,7 @@ async def open_counts(session: AsyncSession, seller_id: int, channel: str) -> in
             Interaction.marketplace == MARKETPLACE,
             Interaction.source == SOURCE,  # demo items are not on the marketplace
             Interaction.channel == channel,
-            Interaction.status.in_(("open", "pending_reply")),
+            Interaction.status.in_(OPEN_STATUSES),
         )
     )
     return int(result.scalar_one())
@@ -181,7 +181,7 @@ async def oldest_open(session: AsyncSession, seller_id: int, channel: str) -> da
             Interaction.marketplace == MARKETPLACE,
             Interaction.source == SOURCE,  # demo items are not on the marketplace
             Interaction.channel == channel,
-            Interaction.status.in_(("open", "pending_reply")),
+            Interaction.status.in_(OPEN_STATUSES),
         )
     )
     return result.scalar_one()

@@ -32,14 +32,13 @@ from app.sellers import service as sellers_service
 from app.sellers.exceptions import AccountPaused
 from app.sellers.models import MarketplaceAccount, Seller
 from app.sync import channels, repository
-from app.sync.models import SyncGap, SyncRun
+from app.sync.models import FINAL_RUN_STATUSES, SyncGap, SyncRun
 from app.sync.normalize import SellerContext
 from app.worker import enqueue, names
 
 logger = logging.getLogger(__name__)
 
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
-FINAL_STATUSES = ("succeeded", "partial", "failed", "skipped")
 MARKETPLACE = registry.DEFAULT_MARKETPLACE
 RESUMED_NOTE = "resumed: the worker running it was lost"
 RUNS_CURSOR = TypeAdapter(tuple[Id])
@@ -215,7 +214,7 @@ async def execute_run(deps: SyncDeps, run_id: int) -> str:
     """Run (or resume) one sync run; idempotent. Returns the run's status afterwards."""
     async with transaction(deps.sessionmaker) as session:
         run = await repository.get_run(session, run_id)
-        if run is None or run.status in FINAL_STATUSES:
+        if run is None or run.status in FINAL_RUN_STATUSES:
             return run.status if run else "missing"
         seller_id, channel, full = run.seller_id, run.channel, run.full_resync
 
