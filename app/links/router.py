@@ -27,8 +27,8 @@ async def list_links(
     limit: Annotated[int, Query(ge=1, le=100)] = service.SHOWN_LIMIT,
 ) -> Page[LinkRead]:
     """Stored links with confidence, signals and `action_mode` (low band: analytics only)."""
-    links = await service.get_links(
-        session, principal.seller_id, interaction_id, min_band=min_band, limit=limit
+    links = await service.links_for(
+        session, principal.seller_id, interaction_id, min_band=min_band, limit=limit, or_404=True
     )
     return Page[LinkRead](items=links, next_cursor=None)
 

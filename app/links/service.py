@@ -202,9 +202,13 @@ async def links_for(
     *,
     min_band: Band = SHOWN_MIN_BAND,
     limit: int = SHOWN_LIMIT,
+    or_404: bool = False,
 ) -> list[LinkRead]:
     """Stored links of an interaction, deterministic first, then by confidence. The low band
-    (analytics only) is left out unless `min_band="low"`. Another seller's id gives []."""
+    (analytics only) is left out unless `min_band="low"`. Another seller's id gives [] (with
+    `or_404`, NotFound)."""
+    if or_404 and not await repository.existing_ids(session, seller_id, [interaction_id]):
+        raise NotFound("interaction not found")
     rows = await repository.links_of(
         session, seller_id, interaction_id, BANDS_AT_LEAST[min_band], limit
     )
@@ -237,17 +241,3 @@ def read_links(rows: Iterable[Mapping[Any, Any]]) -> list[LinkRead]:
         )
         for r in rows
     ]
-
-
-async def get_links(
-    session: AsyncSession,
-    seller_id: int,
-    interaction_id: int,
-    *,
-    min_band: Band = SHOWN_MIN_BAND,
-    limit: int = SHOWN_LIMIT,
-) -> list[LinkRead]:
-    """`links_for`, answering 404 when the interaction is not the seller's."""
-    if not await repository.existing_ids(session, seller_id, [interaction_id]):
-        raise NotFound("interaction not found")
-    return await links_for(session, seller_id, interaction_id, min_band=min_band, limit=limit)
