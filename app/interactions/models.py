@@ -22,13 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.connectors.registry import MARKETPLACES, SOURCES
 from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 
-MARKETPLACES = ("wildberries", "ozon")
 CHANNELS = ("review", "question", "chat")
 STATUSES = ("open", "pending_reply", "responded", "closed")
 PRIORITIES = ("urgent", "high", "normal", "low")
-SOURCES = ("wb_api", "ozon_api", "demo", "fallback")
 DIRECTIONS = ("in", "out")
 
 # Inbox order "priority + SLA": urgent first, then the nearest due time (no due time last).

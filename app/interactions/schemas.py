@@ -3,13 +3,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from app.connectors.registry import SourceName
 from app.core.schemas import Id, Input, Schema
 from app.interactions.classify import Intent
 
 Channel = Literal["review", "question", "chat"]
 Status = Literal["open", "pending_reply", "responded", "closed"]
 PriorityLevel = Literal["urgent", "high", "normal", "low"]
-Source = Literal["wb_api", "ozon_api", "demo", "fallback"]
+Source = SourceName
 SlaState = Literal["overdue", "due_soon", "on_track", "none"]
 Sort = Literal["priority", "newest", "oldest", "relevance"]
 
