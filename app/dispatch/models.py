@@ -20,7 +20,7 @@ from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 STATES = ("queued", "sending", "sent", "failed", "dead")
 ACTIVE_STATES = ("queued", "sending", "failed")
 # answer: a review's or question's answer, or a chat message; edit: a review's or question's
-# answer already sent, changed (WB allows one edit).
+# answer already sent, changed (the marketplace allows one edit).
 ACTIONS = ("answer", "edit")
 QUALITIES = ("draft_accepted", "draft_edited", "reply_manual")
 
