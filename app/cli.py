@@ -8,6 +8,7 @@ import time
 import click
 
 from app.auth import service as auth_service
+from app.connectors import registry
 from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
@@ -40,10 +41,11 @@ def migrate() -> None:
 
 
 async def _ensure_operator(
-    email: str, password: str, seller_name: str, role: str, wb_token: str | None = None
+    email: str, password: str, seller_name: str, role: str, marketplace_token: str | None = None
 ) -> bool:
-    """Create the seller and its owner unless the email exists; with `wb_token`, (re)connect its
-    Wildberries account and queue a first sync. True when the operator was created."""
+    """Create the seller and its owner unless the email exists; with `marketplace_token`,
+    (re)connect its account on the default marketplace and queue a first sync. True when the
+    operator was created."""
     settings = get_settings()
     engine = create_engine(settings, pool_size=1)
     try:
@@ -55,11 +57,11 @@ async def _ensure_operator(
                 user = await auth_service.create_user(
                     session, seller_id=seller.id, email=email, password=password, role=role
                 )
-            if wb_token:
+            if marketplace_token:
                 box = SecretBox(settings.secrets_key.get_secret_value())
                 await sellers_service.ensure_account(
-                    session, box, seller_id=user.seller_id, marketplace="wildberries",
-                    token=wb_token,
+                    session, box, seller_id=user.seller_id,
+                    marketplace=registry.DEFAULT_MARKETPLACE, token=marketplace_token,
                 )  # fmt: skip
                 await sync_service.request_runs(
                     session, user.seller_id, sync_service.CHANNELS, trigger="manual"
@@ -70,16 +72,18 @@ async def _ensure_operator(
 
 
 @cli.command("create-demo")
-@click.option("--wb-token", default=None, help="Connect the demo seller to this (sandbox) token.")
-def create_demo(wb_token: str | None) -> None:
+@click.option(
+    "--marketplace-token", default=None, help="Connect the demo seller to this (sandbox) token."
+)
+def create_demo(marketplace_token: str | None) -> None:
     """Create the demo seller and operator (development only; idempotent)."""
     if get_settings().env != "development":
         raise click.ClickException("the demo operator exists only in development (ENV)")
     created = asyncio.run(
-        _ensure_operator(DEMO_EMAIL, DEMO_PASSWORD, "Demo shop", "owner", wb_token)
+        _ensure_operator(DEMO_EMAIL, DEMO_PASSWORD, "Demo shop", "owner", marketplace_token)
     )
     click.echo(f"demo operator {DEMO_EMAIL} {'created' if created else 'already exists'}")
-    if wb_token:
+    if marketplace_token:
         click.echo("demo seller connected to the sandbox; first sync queued")
 
 

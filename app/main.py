@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from app.api import api_router
 from app.auth.service import principal_cache
+from app.connectors import registry
 from app.core.body_limit import BodyLimitMiddleware
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
@@ -24,6 +25,8 @@ from app.health.router import router as health_router
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    # What the settings cannot check alone (they know no marketplace endpoint): refused here.
+    registry.check_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Marketplace HTTP transport for the API's own calls (token checks); tests set the
         # sandbox's httpx.ASGITransport here, production leaves it None (the network).
         app.state.marketplace_transport = None
+        # Where the marketplace is for those calls: None (production) is the connector's own
+        # settings; tests set the sandbox's address.
+        app.state.marketplace_url = None
         try:
             yield
         finally:

@@ -510,9 +510,6 @@ class Harness:
             database_url=services.database_url,
             redis_url=services.redis_url,
             secrets_key=SecretStr(secrets_key),
-            wb_feedbacks_base_url=sandbox.url,
-            wb_buyer_chat_base_url=sandbox.url,
-            wb_statistics_base_url=sandbox.url,
             egress_allow_marketplace=[sandbox.url],
         )
         self.box = SecretBox(secrets_key)

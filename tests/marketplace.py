@@ -27,5 +27,6 @@ class Marketplace:
         assert (await self.admin.post("/_sandbox/reset")).status_code == 200
 
 
-def wire(app: FastAPI, settings: Settings, feedbacks_url: str) -> None:
-    app.state.settings = settings.model_copy(update={"wb_feedbacks_base_url": feedbacks_url})
+def wire(app: FastAPI, settings: Settings, marketplace_url: str) -> None:
+    app.state.settings = settings
+    app.state.marketplace_url = marketplace_url

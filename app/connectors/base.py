@@ -91,12 +91,15 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Environment:
-    """What a connector needs from the app: its settings (addresses), the outbound policy, and a
-    transport (None in production; tests pass the in-process sandbox)."""
+    """What a connector needs from the app: the app's settings, the outbound policy, a transport
+    (None in production; tests pass the in-process sandbox) and `base_url`: every endpoint of the
+    marketplace at this one address instead of those of the connector's own settings (None in
+    production; tests and benchmarks: the sandbox's address)."""
 
     settings: Settings
     policy: EgressPolicy
     transport: httpx.AsyncBaseTransport | None = None
+    base_url: str | None = None
 
 
 @dataclass
@@ -276,9 +279,20 @@ class Connector(Protocol):
     """One marketplace: its name, its limits, how to open a client and how to read its items."""
 
     name: str  # the `marketplace` value of accounts and interactions
-    title: str  # for messages: "no active <title> account is connected"
+    # Its display name: in messages ("no active <title> account is connected") and in the
+    # drafts' customer-facing text ("личный кабинет <title>").
+    title: str
+    # How a text may name it, as lower-case regular expressions, the title's spelling included
+    # (the guardrails spot money moved "в обход" it).
+    aliases: tuple[str, ...]
     source: str  # the `source` value of the interactions it reads (demo items have their own)
     default_limits: Mapping[str, Limit]  # our limiter's buckets per API group
+
+    def endpoints(self) -> Mapping[str, str]:
+        """The marketplace's base URLs as configured, by the environment variable that sets each
+        (read with the connector's own settings, from the environment and `.env`): what the
+        draft provider's allow-list may not name, and what `make run` points at its sandbox."""
+        ...
 
     def connect(
         self,

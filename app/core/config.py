@@ -1,5 +1,6 @@
 """Process-wide settings, read once from the environment (and an optional `.env`)."""
 
+from collections.abc import Iterable
 from functools import lru_cache
 from ipaddress import IPv6Address
 from typing import Annotated, Any, Literal
@@ -58,9 +59,7 @@ class Settings(BaseSettings):
     # Larger request bodies are refused with 413 before they are read (app/core/body_limit.py).
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
-    wb_feedbacks_base_url: str = "https://feedbacks-api.wildberries.ru"
-    wb_buyer_chat_base_url: str = "https://buyer-chat-api.wildberries.ru"
-    wb_statistics_base_url: str = "https://statistics-api.wildberries.ru"
+    # The marketplaces' addresses are their connectors' own settings (app/connectors/<name>/).
 
     # Outbound requests (app/core/egress.py): exact `scheme://host:port` origins, comma
     # separated, that a purpose may reach although they are not public https addresses (the
@@ -85,9 +84,9 @@ class Settings(BaseSettings):
     # how many attempts a reply gets before it is marked dead.
     dispatch_sweep_seconds: float = Field(default=5.0, gt=0)
     dispatch_max_attempts: int = Field(default=8, ge=1)
-    # WB hides a question's first answer until moderation publishes it, so a check cannot see
-    # an attempt that landed: a question reply is not sent again within this long of such an
-    # attempt (reviews show answers under moderation; chats show messages at once).
+    # The marketplace hides a question's first answer until moderation publishes it, so a check
+    # cannot see an attempt that landed: a question reply is not sent again within this long of
+    # such an attempt (reviews show answers under moderation; chats show messages at once).
     dispatch_question_moderation_seconds: float = Field(default=900.0, ge=0)
 
     heartbeat_interval_seconds: float = Field(default=15.0, gt=0)
@@ -105,12 +104,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _draft_list_names_none_of_ours(self) -> "Settings":
+        self.check_draft_list()
+        return self
+
+    def check_draft_list(self, also: Iterable[tuple[str, str]] = ()) -> None:
+        """Raise ValueError when the draft provider's allow-list names one of our services: the
+        marketplace allow-list, the database, Redis, the API, and `also` ((url, what it is)
+        pairs: the marketplace endpoints, which only the connectors know; checked at startup by
+        `app.connectors.registry.check_settings`)."""
         ours = [(origin, "on EGRESS_ALLOW_MARKETPLACE") for origin in self.egress_allow_marketplace]
-        marketplace = ("wb_feedbacks_base_url", "wb_buyer_chat_base_url", "wb_statistics_base_url")
-        ours += [
-            (getattr(self, name), f"the marketplace endpoint {name.upper()}")
-            for name in marketplace
-        ]
+        ours += also
         ours += [(url, "the database (DATABASE_URL)") for url in [self.database_url] if url]
         ours += [(url, "Redis (REDIS_URL)") for url in [self.redis_url] if url]
         ours.append((f"http://127.0.0.1:{self.api_port}", "the API (API_PORT)"))
@@ -121,7 +124,6 @@ class Settings(BaseSettings):
                         f"EGRESS_ALLOW_DRAFT_PROVIDER may not name {entry}: that is {what}, "
                         "and a draft URL must never reach our own services"
                     )
-        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders_outside_dev(self) -> "Settings":

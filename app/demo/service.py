@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connectors import registry
 from app.interactions import classify
 from app.interactions.models import Interaction
 from app.links import service as links_service
 from app.sellers import service as sellers_service
 from app.sync import service as sync_service
 
-MARKETPLACE = "wildberries"
+MARKETPLACE = registry.DEFAULT_MARKETPLACE
 SOURCE = "demo"
 
 
@@ -315,7 +316,7 @@ def _question_row(
 def _chat_row(
     seller_id: int, c: Chat, now: datetime, sla_targets: dict[str, Any]
 ) -> dict[str, Any]:
-    """As `connectors.wildberries.mapping.chat_row` builds a chat from its events."""
+    """As the connector's mapping builds a chat from its events."""
     buyer = [m for m in c.messages if m.direction == "in"]
     last, first = c.messages[-1], c.messages[0]
     outs = [m.ago for m in c.messages if m.direction == "out"]

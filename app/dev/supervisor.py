@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from app.connectors import registry
 from app.core.config import get_settings
 from app.dev.embedded import (
     EmbeddedPostgres,
@@ -210,6 +211,10 @@ class Service(Child):
 class Stack:
     def __init__(self) -> None:
         self.settings = get_settings()
+        registry.check_settings(self.settings)
+        # The marketplace `make run` connects the demo seller to: its sandbox, unless one of its
+        # endpoints is set in the environment.
+        self.marketplace = registry.get(registry.DEFAULT_MARKETPLACE)
         self.data = Path(self.settings.data_dir).resolve()
         self.postgres: EmbeddedPostgres | None = None
         self.redis: EmbeddedRedis | None = None
@@ -276,8 +281,8 @@ class Stack:
         if self.settings.env != "development":
             return
         demo = [sys.executable, "-m", "app.cli", "create-demo"]
-        if "WB_FEEDBACKS_BASE_URL" not in os.environ:  # no real marketplace given: the sandbox
-            demo += ["--wb-token", self._start_sandbox(env)]
+        if not os.environ.keys() & self.marketplace.endpoints().keys():  # none given: the sandbox
+            demo += ["--marketplace-token", self._start_sandbox(env)]
         _run_step(demo, env)
 
     def _start_sandbox(self, env: dict[str, str]) -> str:
@@ -295,8 +300,7 @@ class Stack:
         if not sandbox.ready.wait(60):
             raise RuntimeError("the sandbox did not print its demo token within 60 s")
         url = f"http://{API_HOST}:{SANDBOX_PORT}"
-        for name in ("WB_FEEDBACKS_BASE_URL", "WB_BUYER_CHAT_BASE_URL", "WB_STATISTICS_BASE_URL"):
-            env[name] = url
+        env.update(dict.fromkeys(self.marketplace.endpoints(), url))
         allowed = [*self.settings.egress_allow_marketplace, url]
         env["EGRESS_ALLOW_MARKETPLACE"] = ",".join(allowed)
         say("stack", f"marketplace sandbox on {url} (admin: {url}/docs)")

@@ -22,7 +22,7 @@ STATES = ("queued", "sending", "sent", "failed", "dead")
 ACTIVE_STATES = ("queued", "sending", "failed")
 WAITING_STATES = ("queued", "failed")  # waiting for their next attempt
 # answer: a review's or question's answer, or a chat message; edit: a review's or question's
-# answer already sent, changed (WB allows one edit).
+# answer already sent, changed (the marketplace allows one edit).
 Action = Literal["answer", "edit"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
 QUALITIES = ("draft_accepted", "draft_edited", "reply_manual")

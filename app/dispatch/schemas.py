@@ -17,7 +17,7 @@ IdempotencyKey = Annotated[
 
 class ReplyCreate(Input):
     """`answer` answers a review or question, or sends a chat message; `edit` changes the answer
-    a review or question already has (WB allows one edit)."""
+    a review or question already has (the marketplace allows one edit)."""
 
     text: str = ReplyText
     action: Action = "answer"

@@ -70,6 +70,7 @@ class DispatchDeps:
     redis: Redis
     settings: Settings
     transport: httpx.AsyncBaseTransport | None = None
+    marketplace_url: str | None = None  # every marketplace endpoint here (`Environment.base_url`)
 
 
 class Remote(enum.Enum):
@@ -123,7 +124,10 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
                 seller_id=reply.seller_id,
                 limiter=RateLimiter(deps.redis),
                 env=Environment(
-                    deps.settings, EgressPolicy.from_settings(deps.settings), deps.transport
+                    deps.settings,
+                    EgressPolicy.from_settings(deps.settings),
+                    deps.transport,
+                    deps.marketplace_url,
                 ),
                 limits=access.limits,
                 retry=SEND_RETRY,

@@ -107,6 +107,7 @@ async def _request(session: AsyncSession, interaction: Interaction) -> DraftRequ
         product_name=interaction.product_name,
         previous_replies=previous,
         top_intents=top,
+        marketplace=interaction.marketplace,
     )
 
 

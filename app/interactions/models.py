@@ -23,17 +23,16 @@ from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.connectors.base import Channel, ListChannel
+from app.connectors.registry import MARKETPLACES, SOURCES
 from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 
 # An interaction's status and priority (the API's schemas show these types too).
 Status = Literal["open", "pending_reply", "responded", "closed"]
 PriorityLevel = Literal["urgent", "high", "normal", "low"]  # most urgent first
 
-MARKETPLACES = ("wildberries", "ozon")
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 STATUSES: tuple[Status, ...] = get_args(Status)
 PRIORITIES: tuple[PriorityLevel, ...] = get_args(PriorityLevel)
-SOURCES = ("wb_api", "ozon_api", "demo", "fallback")
 DIRECTIONS = ("in", "out")
 # Not answered on the marketplace yet (pending_reply: our answer is sent, not yet seen there).
 OPEN_STATUSES: tuple[Status, ...] = ("open", "pending_reply")

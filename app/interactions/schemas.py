@@ -4,11 +4,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from app.connectors.base import Channel
+from app.connectors.registry import SourceName
 from app.core.schemas import Id, Input, Schema
 from app.interactions.classify import Intent
 from app.interactions.models import PriorityLevel, Status
 
-Source = Literal["wb_api", "ozon_api", "demo", "fallback"]
+Source = SourceName
 SlaState = Literal["overdue", "due_soon", "on_track", "none"]
 Sort = Literal["priority", "newest", "oldest", "relevance"]
 

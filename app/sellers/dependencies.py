@@ -19,11 +19,12 @@ async def get_token_checker(
 ) -> TokenChecker:
     """Checks tokens with the marketplace's connector under the outbound policy; through
     `app.state.marketplace_transport` when one is set (tests: the in-process sandbox), else over
-    the network."""
-    transport: httpx.AsyncBaseTransport | None = getattr(
-        request.app.state, "marketplace_transport", None
-    )
-    return TokenChecker(Environment(settings, policy, transport))
+    the network, and at `app.state.marketplace_url` when one is set (tests: the sandbox's
+    address), else at the connector's configured endpoints."""
+    state = request.app.state
+    transport: httpx.AsyncBaseTransport | None = getattr(state, "marketplace_transport", None)
+    url: str | None = getattr(state, "marketplace_url", None)
+    return TokenChecker(Environment(settings, policy, transport, url))
 
 
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

@@ -17,9 +17,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.connectors.registry import MARKETPLACES
 from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 
-MARKETPLACES = ("wildberries", "ozon")
 SYNC_STATUSES = ("idle", "running", "ok", "error")
 # active: the token works as far as we know. needs_reauth: the marketplace refused it (401/403)
 # on a call that needs it; syncs and reply sends for the account pause until the token is

@@ -20,7 +20,7 @@ from app.interactions import classify
 from app.interactions.classify import Intent
 from app.sellers.models import AccountStatus, SellerSettings
 
-Marketplace = Literal["wildberries", "ozon"]
+Marketplace = registry.MarketplaceName
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -107,10 +107,11 @@ class SyncError(IdMixin, Base):
 class SyncGap(IdMixin, Base):
     """Items of one list and time window the marketplace's caps kept us from reading.
 
-    WB caps how far a list can be paged (questions: take + skip ≤ 10 000), so more items than
-    that created within one second cannot all be read, from either end. The run that finds such
-    a window records it here and goes on; later runs read it again and resolve it once nothing
-    is missing (e.g. after some of its items moved to the other list). One open row per window.
+    The marketplace caps how far a list can be paged (the connector knows by how much), so more
+    items than that created within one second cannot all be read, from either end. The run that
+    finds such a window records it here and goes on; later runs read it again and resolve it once
+    nothing is missing (e.g. after some of its items moved to the other list). One open row per
+    window.
     """
 
     __tablename__ = "sync_gaps"

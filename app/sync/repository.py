@@ -199,7 +199,7 @@ async def cursor_states(
     result = await session.execute(
         select(SyncCursor.channel, SyncCursor.state).where(
             SyncCursor.seller_id == seller_id,
-            SyncCursor.marketplace == "wildberries",
+            SyncCursor.marketplace == MARKETPLACE,
             SyncCursor.channel.in_(channels),
         )
     )

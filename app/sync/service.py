@@ -56,6 +56,7 @@ class SyncDeps:
     redis: Redis
     settings: Settings
     transport: httpx.AsyncBaseTransport | None = None
+    marketplace_url: str | None = None  # every marketplace endpoint here (`Environment.base_url`)
 
 
 # --- creating runs -----------------------------------------------------------------------
@@ -266,7 +267,12 @@ async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full:
         access.token,
         seller_id=seller_id,
         limiter=RateLimiter(deps.redis),
-        env=Environment(deps.settings, EgressPolicy.from_settings(deps.settings), deps.transport),
+        env=Environment(
+            deps.settings,
+            EgressPolicy.from_settings(deps.settings),
+            deps.transport,
+            deps.marketplace_url,
+        ),
         limits=access.limits,
     )
     job = channels.RunContext(deps.sessionmaker, connector, client, ctx, run_id, channel, full)

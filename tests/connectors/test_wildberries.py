@@ -52,14 +52,14 @@ class RecordingLimiter:
 
 
 def _settings() -> Settings:
-    return Settings(
-        egress_allow_marketplace=[URL], wb_feedbacks_base_url=URL, wb_buyer_chat_base_url=URL
-    )
+    return Settings(egress_allow_marketplace=[URL])
 
 
 def _env(handler: Handler) -> Environment:
     settings = _settings()
-    return Environment(settings, EgressPolicy.from_settings(settings), httpx.MockTransport(handler))
+    return Environment(
+        settings, EgressPolicy.from_settings(settings), httpx.MockTransport(handler), URL
+    )
 
 
 def _client(handler: Handler, limiter: RecordingLimiter, **limits: Limit) -> WildberriesClient:

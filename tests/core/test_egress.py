@@ -21,9 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app.connectors.wildberries import settings as wildberries_settings
 from app.core import egress
 from app.core.config import Settings
 from app.core.egress import EgressPolicy, Purpose, Refused
+from app.main import create_app
 from tests.egress import PUBLIC_V4, PUBLIC_V6, FakeDns, listening
 
 # Not public: loopback, private, link-local (with the metadata address), shared (CGNAT), "this
@@ -577,7 +579,6 @@ REMOTE_DB = "postgresql://app@postgres.internal:6432/sellerdesk"
         ("http://127.0.0.1:8100", LOCAL_DB, "on EGRESS_ALLOW_MARKETPLACE"),
         ("https://127.0.0.1:8100", LOCAL_DB, "on EGRESS_ALLOW_MARKETPLACE"),  # same service
         ("http://localhost:8100", LOCAL_DB, "on EGRESS_ALLOW_MARKETPLACE"),
-        ("http://sandbox:8100", LOCAL_DB, "the marketplace endpoint WB_FEEDBACKS_BASE_URL"),
         ("http://127.0.0.1:5432", LOCAL_DB, "the database (DATABASE_URL)"),
         ("http://localhost:5432", LOCAL_DB, "the database (DATABASE_URL)"),
         ("http://postgres.internal:6432", REMOTE_DB, "the database (DATABASE_URL)"),
@@ -598,11 +599,31 @@ def test_the_draft_list_may_not_name_our_own_services(
             database_url=database_url,
             redis_url="redis://127.0.0.1:6379/0",
             egress_allow_marketplace=["http://127.0.0.1:8100"],
-            wb_feedbacks_base_url="http://sandbox:8100",
             egress_allow_draft_provider=["http://127.0.0.1:11434", draft],
         )
     assert ours in str(refused.value)
     assert "secret" not in str(refused.value).split("[type=")[0]
+
+
+def test_the_draft_list_may_not_name_a_marketplace_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The marketplace endpoints are the connectors' settings: the app refuses to start."""
+    monkeypatch.setenv("WB_FEEDBACKS_BASE_URL", "http://sandbox:8100")
+    wildberries_settings.get_settings.cache_clear()  # read again, with the variable
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=LOCAL_DB,
+        redis_url="redis://127.0.0.1:6379/0",
+        egress_allow_marketplace=["http://127.0.0.1:8100"],
+        egress_allow_draft_provider=["http://127.0.0.1:11434", "http://sandbox:8100"],
+    )
+    try:
+        with pytest.raises(ValueError, match="EGRESS_ALLOW_DRAFT_PROVIDER may not name") as refused:
+            create_app(settings)
+    finally:
+        wildberries_settings.get_settings.cache_clear()  # nothing cached from this test
+    assert "the marketplace endpoint WB_FEEDBACKS_BASE_URL" in str(refused.value)
 
 
 def test_a_local_llm_server_may_be_on_the_draft_list() -> None:

@@ -117,19 +117,15 @@ async def stage(services: Services, settings: Settings) -> AsyncIterator[Stage]:
             app.worker.celery_app, "celery_app", Celery(broker=settings.require_redis_url())
         )
         async with own_database(services, settings, name) as url:
-            ours = settings.model_copy(
-                update={
-                    "database_url": url,
-                    "wb_feedbacks_base_url": SANDBOX_URL,
-                    "wb_buyer_chat_base_url": SANDBOX_URL,
-                }
-            )
+            ours = settings.model_copy(update={"database_url": url})
             engine = create_engine(ours, pool_size=4)
             redis = create_redis(settings.require_redis_url())
             transport = ASGITransport(app=create_sandbox_app())
             async with AsyncClient(transport=transport, base_url=SANDBOX_URL) as admin:
                 seller_id = await _seller(engine, ours, admin)
-                deps = sync_service.SyncDeps(create_sessionmaker(engine), redis, ours, transport)
+                deps = sync_service.SyncDeps(
+                    create_sessionmaker(engine), redis, ours, transport, SANDBOX_URL
+                )
                 stage = Stage(ours, engine, deps, seller_id, [], services.admin_url, name)
                 for channel in ("review", "question"):
                     assert await _first_sync(stage, channel) == "succeeded"

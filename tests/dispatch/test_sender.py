@@ -104,7 +104,10 @@ async def outbox(
     assert seller is not None
     user = await factories.create_user(session, seller, "dispatcher@example.com")
     await session.commit()
-    deps = sender.DispatchDeps(env.deps.sessionmaker, redis, env.deps.settings, env.deps.transport)
+    deps = sender.DispatchDeps(
+        env.deps.sessionmaker, redis, env.deps.settings, env.deps.transport,
+        env.deps.marketplace_url,
+    )  # fmt: skip
     yield Outbox(
         env,
         deps,
@@ -189,10 +192,11 @@ async def _deliver_directly(outbox: Outbox, reply: OutboundReply, interaction: I
     from app.core.egress import EgressPolicy
     from app.core.ratelimit import RateLimiter
 
-    settings = outbox.deps.settings
+    settings, url = outbox.deps.settings, outbox.deps.marketplace_url
+    assert url is not None
     async with WildberriesClient(
         token=outbox.env.token, seller_id=reply.seller_id, limiter=RateLimiter(outbox.deps.redis),
-        feedbacks_url=settings.wb_feedbacks_base_url, chat_url=settings.wb_buyer_chat_base_url,
+        feedbacks_url=url, chat_url=url,
         policy=EgressPolicy.from_settings(settings), transport=outbox.deps.transport,
     ) as client:  # fmt: skip
         await sender._deliver(client, reply, interaction)
@@ -321,9 +325,7 @@ async def test_a_marketplace_address_the_policy_refuses_is_never_called(outbox: 
     """WB_* pointing at an address that is not on the marketplace allow-list: the reply fails
     (and is retried later) without a request reaching the marketplace."""
     inside = "http://127.0.0.1:8100"  # not allow-listed here (the test's sandbox is http://sandbox)
-    outbox.deps.settings = outbox.deps.settings.model_copy(
-        update={"wb_feedbacks_base_url": inside, "wb_buyer_chat_base_url": inside}
-    )
+    outbox.deps.marketplace_url = inside
     item = await outbox.item("review")
     reply_id = await outbox.queue(item)
     await outbox.env.admin.delete(f"/_sandbox/sellers/{outbox.env.sandbox_id}/requests")

@@ -160,7 +160,7 @@ async def test_a_token_revoked_mid_sync_pauses_syncs_and_replies_until_it_is_rot
         await tick.commit()
 
     deps = sender.DispatchDeps(env.deps.sessionmaker, env.deps.redis, env.deps.settings,
-                               marketplace)  # fmt: skip
+                               marketplace, env.deps.marketplace_url)  # fmt: skip
     calls = marketplace.calls
     assert await sender.send(deps, reply_id) == "queued"
     waiting = await _reply(env, reply_id)
@@ -211,7 +211,7 @@ async def test_a_reply_refused_on_send_pauses_the_account_and_a_check_resumes_it
     headers, item, reply_id = await _queued_reply(env, session, client)
     await marketplace.token("revoke")  # before the send
     deps = sender.DispatchDeps(env.deps.sessionmaker, env.deps.redis, env.deps.settings,
-                               marketplace)  # fmt: skip
+                               marketplace, env.deps.marketplace_url)  # fmt: skip
 
     assert await sender.send(deps, reply_id) == "queued"
     calls = marketplace.calls
@@ -299,7 +299,8 @@ async def test_a_refusal_of_a_call_made_before_the_token_was_fixed_pauses_nothin
         assert check.json()["account"]["status"] == "active", check.text
 
     deps = sender.DispatchDeps(env.deps.sessionmaker, env.deps.redis, env.deps.settings,
-                               FixedWhileInFlight(marketplace, fix))  # fmt: skip
+                               FixedWhileInFlight(marketplace, fix),
+                               env.deps.marketplace_url)  # fmt: skip
 
     assert await sender.send(deps, reply_id) == "queued"
 

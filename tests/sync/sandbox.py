@@ -97,8 +97,5 @@ async def start(
     maker = async_sessionmaker(
         bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    wired = settings.model_copy(
-        update={"wb_feedbacks_base_url": SANDBOX_URL, "wb_buyer_chat_base_url": SANDBOX_URL}
-    )
-    deps = service.SyncDeps(maker, redis, wired, transport)
+    deps = service.SyncDeps(maker, redis, settings, transport, SANDBOX_URL)
     return SandboxSync(admin, deps, ours.id, created["seller_id"], created["token"])

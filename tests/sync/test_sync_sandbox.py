@@ -184,9 +184,7 @@ async def test_a_marketplace_address_the_policy_refuses_is_never_called(
     shop: SandboxSync,
 ) -> None:
     inside = "http://127.0.0.1:8100"  # not allow-listed here (the test's sandbox is http://sandbox)
-    shop.deps.settings = shop.deps.settings.model_copy(
-        update={"wb_feedbacks_base_url": inside, "wb_buyer_chat_base_url": inside}
-    )
+    shop.deps.marketplace_url = inside
 
     runs = [await shop.sync(channel) for channel in ("review", "chat")]
 

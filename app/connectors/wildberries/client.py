@@ -308,6 +308,7 @@ class WildberriesClient:
     # process, is waited out and retried.
 
     async def answer_review(self, external_id: str, text: str, *, edit: bool = False) -> None:
+        """`edit`: change the answer already given (PATCH; Wildberries allows one edit)."""
         url = self._feedbacks_url + "/api/v1/feedbacks/answer"
         body = {"id": external_id, "text": text}
         await self._send(FEEDBACKS, "PATCH" if edit else "POST", url, json=body)

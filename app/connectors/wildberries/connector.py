@@ -16,14 +16,27 @@ from app.connectors.base import (
 from app.connectors.wildberries import mapping
 from app.connectors.wildberries.client import PING, WildberriesClient
 from app.connectors.wildberries.limits import DEFAULT_LIMITS
+from app.connectors.wildberries.settings import get_settings
 from app.core.ratelimit import Limit, RateLimiter
 
 
 class WildberriesConnector:
     name = mapping.MARKETPLACE
     title = "Wildberries"
+    # "в обход Wildberries / вайлдберриз / ВБ / WB" (the guardrails read the text case folded).
+    aliases: tuple[str, ...] = ("wildberries", "вайлдберриз", "вб", "wb")
     source = mapping.SOURCE
     default_limits: Mapping[str, Limit] = DEFAULT_LIMITS
+
+    def endpoints(self) -> dict[str, str]:
+        return get_settings().endpoints()
+
+    def _urls(self, env: Environment) -> tuple[str, str]:
+        """The client's feedbacks and chat addresses: `env.base_url` for both when it is set."""
+        if env.base_url is not None:
+            return env.base_url, env.base_url
+        settings = get_settings()
+        return settings.feedbacks_base_url, settings.buyer_chat_base_url
 
     def connect(
         self,
@@ -35,12 +48,13 @@ class WildberriesConnector:
         limits: Mapping[str, Limit] | None = None,
         retry: RetryPolicy | None = None,
     ) -> WildberriesClient:
+        feedbacks_url, chat_url = self._urls(env)
         return WildberriesClient(
             token=token,
             seller_id=seller_id,
             limiter=limiter,
-            feedbacks_url=env.settings.wb_feedbacks_base_url,
-            chat_url=env.settings.wb_buyer_chat_base_url,
+            feedbacks_url=feedbacks_url,
+            chat_url=chat_url,
             policy=env.policy,
             limits=limits,
             transport=env.transport,
@@ -53,12 +67,13 @@ class WildberriesConnector:
         if not token or not token.isascii() or not token.isprintable() or token != token.strip():
             # Not a header value any marketplace could accept; do not spend a ping on it.
             return TokenCheck(TokenVerdict.REJECTED, "the token is malformed")
+        feedbacks_url, chat_url = self._urls(env)
         client = WildberriesClient(
             token=token,
             seller_id=None,
             limiter=None,
-            feedbacks_url=env.settings.wb_feedbacks_base_url,
-            chat_url=env.settings.wb_buyer_chat_base_url,
+            feedbacks_url=feedbacks_url,
+            chat_url=chat_url,
             policy=env.policy,
             transport=env.transport,
             retry=PING,

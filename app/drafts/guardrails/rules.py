@@ -50,6 +50,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from app.connectors import registry
 from app.connectors.base import Channel
 
 Severity = Literal["warning", "error"]
@@ -205,7 +206,19 @@ _MONEY = (
     r"(?:верн|перевед|перевод|перечисл|компенс|возмест|выплат|оплат|рассчита|деньг|денег|средств)"
     r"\w*"
 )
-_MARKETPLACE = r"(?:wildberries|вайлдберриз|вб|wb|маркетплейс\w*|площадк\w*|платформ\w*)"
+# A marketplace: each connector's names for its own (`Connector.aliases`), or the words for any.
+_MARKETPLACE = (
+    "(?:"
+    + "|".join(
+        [
+            *(alias for name in registry.names() for alias in registry.get(name).aliases),
+            r"маркетплейс\w*",
+            r"площадк\w*",
+            r"платформ\w*",
+        ]
+    )
+    + ")"
+)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -402,11 +415,11 @@ SEVERITIES: Mapping[Channel, Mapping[str, Severity]] = {
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The marketplace's limits of a reply text (wb-api.md: review answers 2..5000 characters,
-    chat messages up to 1000; WB documents no limit for question answers, so we apply the review
-    limit, as our sandbox does). Over-length counts the text as sent, too-short counts it
-    without surrounding whitespace. Public answers need words (a letter or a digit); a chat
-    message may be an emoji, never only punctuation or invisible characters."""
+    """The marketplace's limits of a reply text, as its API documents them (review answers 2..5000
+    characters, chat messages up to 1000; where no limit is documented for question answers we apply
+    the review limit, as our sandbox does). Over-length counts the text as sent, too-short counts it
+    without surrounding whitespace. Public answers need words (a letter or a digit); a chat message
+    may be an emoji, never only punctuation or invisible characters."""
 
     min_length: int
     max_length: int

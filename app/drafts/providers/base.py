@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, get_args
 
+from app.connectors import registry
 from app.drafts.guardrails import Channel as Channel
 from app.drafts.guardrails import max_length
 from app.drafts.providers.phrases import NOT_A_NAME
@@ -39,6 +40,12 @@ class DraftRequest:
     product_name: str | None
     previous_replies: Sequence[PreviousReply]  # newest first, up to ~5
     top_intents: Sequence[tuple[str, int]]  # the product's typical intents with counts
+    marketplace: str = registry.DEFAULT_MARKETPLACE  # the interaction's (`marketplace` value)
+
+    @property
+    def marketplace_title(self) -> str:
+        """How the draft names the marketplace to the customer (its connector's title)."""
+        return registry.get(self.marketplace).title
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,10 +108,10 @@ def _norm(sentence: str) -> str:
 
 def _similar(a: str, b: str) -> bool:
     """Word-set overlap: two sentences saying nearly the same thing (one is enough)."""
-    wa, wb = set(_norm(a).split()), set(_norm(b).split())
-    if not wa or not wb:
+    words_a, words_b = set(_norm(a).split()), set(_norm(b).split())
+    if not words_a or not words_b:
         return False
-    return len(wa & wb) / len(wa | wb) >= 0.5
+    return len(words_a & words_b) / len(words_a | words_b) >= 0.5
 
 
 def _sentences(text: str) -> list[str]:
@@ -147,9 +147,11 @@ class _Draft:
     product_named: bool = False  # the product's name is quoted once; later "товар"
 
     def pick(self, slot: str, options: Sequence[str], **values: str) -> str:
-        """One of `options`, chosen by a stable hash of the request and the slot, filled in."""
+        """One of `options`, chosen by a stable hash of the request and the slot, filled in
+        (the marketplace's name first: what fills the other placeholders is left as it is)."""
         digest = hashlib.sha256(f"{slot}\x1f{self.key}".encode()).digest()
         text = options[int.from_bytes(digest[:8], "big") % len(options)]
+        text = text.replace("{marketplace}", self.request.marketplace_title)
         forms = self.forms
         if any("{" + form + "}" in text for form in forms):
             forms = phrases.PRODUCT if self.product_named else forms
