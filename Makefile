@@ -6,12 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: run test lint types unit fuzz install lock migrate clean bench-sync bench-inbox bench-dispatch
+.PHONY: run test test-fast lint types unit unit-fast fuzz install lock migrate clean bench-sync bench-inbox bench-dispatch
 
 run: install ## everything up: embedded Postgres/Redis unless URLs are given, migrations, API, worker, beat
 	$(PY) -m app.cli run
 
 test: lint types unit ## lint, types, all tests
+
+test-fast: lint types unit-fast ## lint, types and the tests not marked slow or multiprocess, on 2 workers (< 60 s)
 
 lint: install
 	$(PY) -m ruff check .
@@ -22,6 +24,9 @@ types: install
 
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit-fast: install
+	$(PY) -m pytest -n 2 -m 'not slow and not multiprocess' $(PYTEST_ARGS)
 
 fuzz: install ## the API fuzz (schemathesis) with fresh random inputs, 300 examples an operation
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_RANDOM=1 $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
