@@ -5,6 +5,7 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
+XDIST ?= 2
 
 .PHONY: run test test-fast lint types unit unit-fast fuzz install lock migrate clean bench-sync bench-inbox bench-dispatch
 
@@ -25,8 +26,8 @@ types: install
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-unit-fast: install
-	$(PY) -m pytest -n 2 -m 'not slow and not multiprocess' $(PYTEST_ARGS)
+unit-fast: install ## XDIST=3 for three pytest-xdist workers
+	$(PY) -m pytest -n $(XDIST) -m 'not slow and not multiprocess' $(PYTEST_ARGS)
 
 fuzz: install ## the API fuzz (schemathesis) with fresh random inputs, 300 examples an operation
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_RANDOM=1 $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)

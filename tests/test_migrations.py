@@ -13,6 +13,8 @@ from app.core.db import async_url
 from app.models import Base
 from tests.services import Services, alembic, database_name, recreate_database
 
+pytestmark = pytest.mark.multiprocess
+
 
 def _diff(connection: Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})

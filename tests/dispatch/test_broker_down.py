@@ -29,6 +29,8 @@ from tests.committed import own_database, running_app
 from tests.faults import closed_port, silent_port
 from tests.services import Services, database_name
 
+pytestmark = pytest.mark.multiprocess
+
 TEXT = "Здравствуйте! Спасибо за отзыв, рады, что товар понравился."
 
 

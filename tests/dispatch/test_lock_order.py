@@ -46,6 +46,8 @@ from tests.committed import own_database, running_app
 from tests.services import Services, database_name
 from tests.sync.sandbox import SANDBOX_URL
 
+pytestmark = pytest.mark.multiprocess
+
 EMAIL = "locks@example.com"
 TEXT = "Здравствуйте! Спасибо, что написали нам, мы всё проверили."
 CONTENTION_SECONDS = 6.0

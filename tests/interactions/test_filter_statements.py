@@ -5,6 +5,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import BindParameter
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import visitors
@@ -48,6 +49,7 @@ def _sql(clauses: list[Any]) -> str:
     return " AND ".join(str(clause.compile(dialect=dialect)) for clause in clauses)
 
 
+@pytest.mark.slow
 def test_one_shape_is_one_statement_and_the_values_are_the_bound_ones() -> None:
     sql_of_shape: dict[tuple[Any, ...], str] = {}
     for relevance in (False, True):
@@ -61,6 +63,7 @@ def test_one_shape_is_one_statement_and_the_values_are_the_bound_ones() -> None:
                 assert values[name] == value, (name, f)
 
 
+@pytest.mark.slow
 def test_different_shapes_are_different_statements() -> None:
     statements: dict[str, tuple[Any, ...]] = {}
     for f in _filters():
