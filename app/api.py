@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
+from app.cards.router import router as cards_router
 from app.demo.router import router as demo_router
 from app.dispatch.router import router as dispatch_router
 from app.drafts.router import router as drafts_router
@@ -14,6 +15,7 @@ from app.sync.router import router as sync_router
 api_router = APIRouter(prefix="/api/v1")
 # Routes are matched in order: the inbox (read most) first.
 api_router.include_router(interactions_router)
+api_router.include_router(cards_router)
 api_router.include_router(auth_router)
 api_router.include_router(sellers_router)
 api_router.include_router(sync_router)

@@ -7,9 +7,8 @@ import time
 
 import click
 
-from app.auth import repository as auth_repository
 from app.auth import service as auth_service
-from app.config import get_settings
+from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
 from app.sellers import service as sellers_service
@@ -49,7 +48,7 @@ async def _ensure_operator(
     engine = create_engine(settings, pool_size=1)
     try:
         async with transaction(create_sessionmaker(engine)) as session:
-            user = await auth_repository.get_user_by_email(session, email)
+            user = await auth_service.find_user_by_email(session, email)
             created = user is None
             if user is None:
                 seller = await sellers_service.create_seller(session, seller_name)
@@ -109,7 +108,7 @@ def check_heartbeat(max_age: float, lane: str | None, node: str | None) -> None:
     """Exit non-zero unless the heartbeat is fresh (container probe): beat's heartbeat run by the
     control lane, or with --lane the stamp of a worker consuming that lane."""
     from app.core.redis import create_redis
-    from app.health import heartbeat
+    from app.worker import heartbeat
 
     async def last() -> float | None:
         redis = create_redis(get_settings().require_redis_url())

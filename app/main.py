@@ -8,8 +8,8 @@ from fastapi import FastAPI
 
 from app.api import api_router
 from app.auth.service import principal_cache
-from app.config import Settings, get_settings
 from app.core.body_limit import BodyLimitMiddleware
+from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.deadline import DeadlineMiddleware
 from app.core.egress import EgressPolicy

@@ -4,8 +4,8 @@ from app.auth.models import ApiToken, User
 from app.core.base import Base
 from app.dispatch.models import OutboundReply
 from app.drafts.models import Draft
-from app.interactions.models import ChatMessage, Interaction, InteractionEvent, LinkCandidate
-from app.links.models import link_backlog
+from app.interactions.models import ChatMessage, Interaction, InteractionEvent
+from app.links.models import LinkCandidate, link_backlog
 from app.sellers.models import AccountEvent, MarketplaceAccount, Seller, SellerSettings
 from app.sync.models import SyncCursor, SyncError, SyncGap, SyncRun
 

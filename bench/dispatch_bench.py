@@ -45,18 +45,19 @@ import app.models  # noqa: F401 - every table in the metadata, or foreign keys c
 from app.auth import service as auth_service
 from app.auth.service import Credential, Principal
 from app.connectors.wildberries.client import WildberriesClient
+from app.connectors.wildberries.limits import CHAT, FEEDBACKS
 from app.core.db import create_sessionmaker
 from app.core.egress import EgressPolicy
-from app.core.ratelimit import CHAT, FEEDBACKS, RateLimiter
+from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis
 from app.dispatch import service as dispatch_service
 from app.dispatch.models import OutboundReply
 from app.dispatch.schemas import ReplyCreate
 from app.drafts import guardrails
 from app.interactions.models import Interaction
+from app.sync.models import FINAL_RUN_STATUSES as SYNC_FINAL
 from app.sync.models import SyncRun
-from app.sync.service import FINAL_STATUSES as SYNC_FINAL
-from app.worker import lanes
+from app.worker import lanes, names
 from bench.report import (
     Fetched,
     Latencies,
@@ -606,7 +607,7 @@ class Bench(Harness):
         t0 = datetime.now(UTC)
         published = time.perf_counter()
         for reply_id in reply_ids:
-            self.broker.send_task(dispatch_service.SEND_TASK, args=[reply_id])
+            self.broker.send_task(names.DISPATCH_SEND, args=[reply_id])
         publish = time.perf_counter() - published
         limit = max(MIN_DISPATCH_TIMEOUT, len(reply_ids) / 5)
         rows = await self.wait_sent(label, reply_ids, limit)

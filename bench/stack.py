@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine
 from app.core.security import SecretBox
 from app.dev.embedded import EmbeddedPostgres, EmbeddedRedis, die_with_parent, free_port

@@ -30,16 +30,18 @@ from typing import Any, Literal
 from sqlalchemy import select, text, update
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
-from app.connectors.wildberries import mapping
+from app.connectors.wildberries import CONNECTOR, mapping
 from app.connectors.wildberries.client import WildberriesClient
+from app.connectors.wildberries.limits import CHAT, FEEDBACKS, MARKETPLACE_LIMITS
 from app.connectors.wildberries.schemas import Chat, ChatEvent
 from app.core.egress import EgressPolicy
-from app.core.ratelimit import CHAT, FEEDBACKS, MARKETPLACE_LIMITS, Limit, RateLimiter
+from app.core.ratelimit import Limit, RateLimiter
 from app.core.redis import create_redis
 from app.sellers import service as sellers_service
 from app.sellers.models import Seller
-from app.sync import repository, service
-from app.sync.models import SyncRun
+from app.sync import normalize, repository
+from app.sync.models import FINAL_RUN_STATUSES, SyncRun
+from app.worker import names
 from bench.report import (
     MB,
     Report,
@@ -70,7 +72,7 @@ from bench.stack import (
 )
 
 SECRETS_KEY = "sellerdesk-bench-only"  # a throwaway database's key
-FINAL = service.FINAL_STATUSES
+FINAL = FINAL_RUN_STATUSES
 
 # Targets (the words; never adjusted here).
 TARGET_ITEMS_PER_S = 5000.0
@@ -287,7 +289,7 @@ class Bench(Harness):
 
         def publish() -> None:
             for run_id in run_ids:
-                self.broker.send_task(service.RUN_TASK, args=[run_id])
+                self.broker.send_task(names.SYNC_RUN, args=[run_id])
 
         def load() -> Awaitable[list[RunRow]]:
             return self.runs_where(SyncRun.id.in_(run_ids))
@@ -418,7 +420,7 @@ class Bench(Harness):
         async with self.maker() as session:
             scratch = await sellers_service.create_seller(session, "bench-profile")  # no account
             await session.commit()
-        ctx = mapping.SellerContext(seller_id=scratch.id, sla_targets={})
+        ctx = normalize.SellerContext(seller_id=scratch.id, sla_targets={})
         redis = create_redis(self.services.redis_url)
         unlimited = Limit(rate=float(NO_LIMIT["rate"]), burst=NO_LIMIT["burst"])
         client = WildberriesClient(
@@ -472,10 +474,9 @@ class Bench(Harness):
         self.report.blocks.append("\n".join(block))
 
     async def _profile_list(
-        self, client: WildberriesClient, ctx: mapping.SellerContext, channel: str, total: int
+        self, client: WildberriesClient, ctx: normalize.SellerContext, channel: str, total: int
     ) -> list[str]:
         kind: Literal["review", "question"] = "review" if channel == "review" else "question"
-        to_row = mapping.feedback_row if kind == "review" else mapping.question_row
         stages: dict[str, list[float]] = {}
         count = 0
         for _ in range(PROFILE_REPEAT):
@@ -483,7 +484,7 @@ class Bench(Harness):
             page = await client.list_items(kind, is_answered=False, take=5000)
             t1 = time.perf_counter()
             sandbox_cpu = process_cpu_seconds(self.sandbox.pid) - cpu0
-            rows = [to_row(raw, ctx) for raw in page.items]
+            rows = normalize.list_rows(CONNECTOR, kind, page.items, ctx).rows
             normalised = time.perf_counter()
             async with self.maker() as session:
                 await session.execute(text("SELECT 1"))  # connection and transaction ready
@@ -507,7 +508,7 @@ class Bench(Harness):
         return [_stage_row(channel, name, count, vals, total) for name, vals in stages.items()]
 
     async def _profile_chat(
-        self, client: WildberriesClient, ctx: mapping.SellerContext, total: int
+        self, client: WildberriesClient, ctx: normalize.SellerContext, total: int
     ) -> list[str]:
         stages: dict[str, list[float]] = {}
         n_chats = n_events = 0
@@ -528,7 +529,10 @@ class Bench(Harness):
             by_chat: dict[str, list[ChatEvent]] = {}
             for event in events:
                 by_chat.setdefault(event.chatID, []).append(event)
-            rows = [mapping.chat_row(c, evs, meta.get(c), ctx) for c, evs in by_chat.items()]
+            rows = [
+                normalize.classified(mapping.chat_item(c, evs, meta.get(c), ctx.seller_id), ctx)
+                for c, evs in by_chat.items()
+            ]
             t4 = time.perf_counter()
             async with self.maker() as session:
                 await session.execute(text("SELECT 1"))  # connection and transaction ready

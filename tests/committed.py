@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from tests.services import Services, alembic, recreate_database_async
 

@@ -10,8 +10,8 @@ from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.config import Settings, get_settings
 from app.core import security
+from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.egress import EgressPolicy
 from app.core.redis import create_redis

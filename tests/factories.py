@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.auth.models import User
-from app.config import Settings
+from app.core.config import Settings
 from app.core.security import SecretBox
 from app.interactions.models import ChatMessage, Interaction
 from app.sellers import service as sellers_service

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from app.config import Settings
+from app.core.config import Settings
 
 SANDBOX_URL = "http://sandbox"
 

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, Request, status
 
-from app.auth import repository, service
+from app.auth import service
 from app.auth.dependencies import CurrentPrincipal, LoginThrottleDep
 from app.auth.schemas import (
     AccessToken,
@@ -12,7 +12,7 @@ from app.auth.schemas import (
 )
 from app.auth.throttle import client_address
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import ERROR_RESPONSES, ErrorEnvelope, NotFound
+from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
 from app.core.schemas import Id, Page
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
@@ -52,12 +52,7 @@ async def login(
 
 @router.get("/me", response_model=UserRead)
 async def me(principal: CurrentPrincipal, session: SessionDep) -> UserRead:
-    user = await repository.get_user(
-        session, seller_id=principal.seller_id, user_id=principal.user_id
-    )
-    if user is None:
-        raise NotFound("user not found")
-    return UserRead.model_validate(user)
+    return UserRead.model_validate(await service.current_user(session, principal))
 
 
 @router.post(
@@ -84,9 +79,7 @@ async def create_token(
 
 @router.get("/tokens", response_model=Page[ApiTokenRead])
 async def list_tokens(principal: CurrentPrincipal, session: SessionDep) -> Page[ApiTokenRead]:
-    rows = await repository.list_tokens(
-        session, seller_id=principal.seller_id, user_id=principal.user_id
-    )
+    rows = await service.list_api_tokens(session, principal)
     return Page[ApiTokenRead](items=[ApiTokenRead.model_validate(r) for r in rows])
 
 

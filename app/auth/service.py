@@ -9,8 +9,8 @@ from app.auth import repository
 from app.auth.exceptions import ApiTokenCannotMint
 from app.auth.models import ApiToken, User
 from app.auth.throttle import LoginThrottle
-from app.config import Settings
 from app.core import security
+from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unauthorized
 
 
@@ -30,6 +30,10 @@ class Principal:
     seller_id: int
     role: str
     credential: Credential
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await repository.get_user_by_email(session, email)
 
 
 async def create_user(
@@ -126,6 +130,21 @@ async def resolve_bearer(
     if session_token and cache is not None:
         cache[token] = principal
     return principal
+
+
+async def current_user(session: AsyncSession, principal: Principal) -> User:
+    user = await repository.get_user(
+        session, seller_id=principal.seller_id, user_id=principal.user_id
+    )
+    if user is None:
+        raise NotFound("user not found")
+    return user
+
+
+async def list_api_tokens(session: AsyncSession, principal: Principal) -> list[ApiToken]:
+    return await repository.list_tokens(
+        session, seller_id=principal.seller_id, user_id=principal.user_id
+    )
 
 
 async def create_api_token(

@@ -37,7 +37,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.auth.exceptions import LoginThrottled, LoginUnavailable
-from app.config import Settings
+from app.core.config import Settings
 
 logger = logging.getLogger(__name__)
 

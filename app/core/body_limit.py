@@ -17,7 +17,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import error_response
+from app.core.asgi import HttpMiddleware
+from app.core.errors import PayloadTooLarge, error_response
 
 
 def _message(max_bytes: int) -> str:
@@ -29,18 +30,15 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=_message(max_bytes))
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(413, "payload_too_large", _message(self.max_bytes))
+            response = error_response(413, PayloadTooLarge.code, _message(self.max_bytes))
             await response(scope, receive, send)
             return
 

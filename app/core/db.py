@@ -1,6 +1,6 @@
 """Async engine and session factories. The boundary (request, task) owns the transaction."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import orjson
@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.config import Settings
 from app.core import deadline
+from app.core.config import Settings
 
 
 def async_url(url: str) -> URL:
@@ -104,26 +104,37 @@ class Database:
         return self._reads.connect()
 
 
+SessionHook = Callable[[AsyncSession], Awaitable[None]]
+_after_commit: list[SessionHook] = []
+_after_rollback: list[Callable[[AsyncSession], None]] = []
+
+
+def on_transaction_end(*, commit: SessionHook, rollback: Callable[[AsyncSession], None]) -> None:
+    """Run `commit` after every `transaction` commits and `rollback` after one rolls back.
+
+    The worker's enqueue (app/worker/enqueue.py) registers itself here, so tasks deferred on a
+    session are published only once their rows are committed, without core knowing the worker.
+    """
+    _after_commit.append(commit)
+    _after_rollback.append(rollback)
+
+
 @asynccontextmanager
 async def transaction(
     maker: async_sessionmaker[AsyncSession], *, on_commit: Callable[[], None] | None = None
 ) -> AsyncIterator[AsyncSession]:
-    """One session, committed when the block ends cleanly and rolled back otherwise.
-
-    Tasks deferred on the session are published after the commit (and dropped on rollback). A
-    failed publish never fails the block: the commit stands, and the rows' owner delivers them
-    (app/worker/enqueue.py).
-    """
-    from app.worker import enqueue
-
+    """One session, committed when the block ends cleanly and rolled back otherwise; the hooks
+    registered with `on_transaction_end` run after either."""
     async with maker() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
-            enqueue.drop_deferred(session)
+            for dropped in _after_rollback:
+                dropped(session)
             await session.rollback()
             raise
         if on_commit is not None:
             on_commit()
-        await enqueue.publish_deferred(session)
+        for committed in _after_commit:
+            await committed(session)

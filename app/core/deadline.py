@@ -19,6 +19,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.asgi import HttpMiddleware
 from app.core.errors import unavailable_response
 from app.core.transient import Reason, unavailable
 
@@ -55,15 +56,12 @@ def settle() -> None:
         watch.settle()
 
 
-class DeadlineMiddleware:
+class DeadlineMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, seconds: float) -> None:
-        self.app = app
+        super().__init__(app)
         self.seconds = seconds
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
         watch = _Watch(loop)
 

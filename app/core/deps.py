@@ -4,36 +4,35 @@ for the hot inbox reads, and shared clients.
 Dependencies are `async def` even when they do not await: FastAPI runs a plain `def` one in its
 thread pool, a thread hop per request for reading app.state."""
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import Database
 from app.core.egress import EgressPolicy
 
-
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+T = TypeVar("T")
 
 
-async def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
+def _app_state(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency on what the lifespan keeps as `app.state.<name>`."""
+
+    async def dependency(request: Request) -> T:
+        value: T = getattr(request.app.state, name)
+        return value
+
+    dependency.__name__ = f"get_{name}"
+    return dependency
 
 
-async def get_redis(request: Request) -> Redis:
-    redis: Redis = request.app.state.redis
-    return redis
-
-
-async def get_egress(request: Request) -> EgressPolicy:
-    egress: EgressPolicy = request.app.state.egress
-    return egress
+get_settings_dep = _app_state("settings", Settings)
+get_engine = _app_state("engine", AsyncEngine)
+get_redis = _app_state("redis", Redis)
+get_egress = _app_state("egress", EgressPolicy)
 
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -34,7 +34,7 @@ import httpx
 from app.core.http import tls_context
 
 if TYPE_CHECKING:
-    from app.config import Settings
+    from app.core.config import Settings
 
 IPAddress = IPv4Address | IPv6Address
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]

@@ -55,6 +55,18 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ValidationFailed(AppError):
+    """What a payload's validation answers (a service's own check of a request may too)."""
+
+    status_code = 422
+    code = "validation_error"
+
+
 class ServiceUnavailable(AppError):
     """Something we depend on (the database, Redis) cannot serve the request now, or the request
     ran past its deadline before anything was committed: the same request may be sent again after
@@ -96,17 +108,11 @@ def error_response(
     )
 
 
+# The code of an HTTPException (raised by Starlette or FastAPI) by its status.
 _HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-}
+    e.status_code: e.code
+    for e in (AppError, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge)
+} | {405: "method_not_allowed", 415: "unsupported_media_type", 429: "rate_limited"}
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
@@ -131,12 +137,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         details = [{"loc": list(e["loc"]), "max_items": e["ctx"]["max_length"]} for e in too_many]
         field = ".".join(str(part) for part in too_many[0]["loc"][1:]) or "items"
         message = f"at most {details[0]['max_items']} {field} in one request"
-        return error_response(413, "payload_too_large", message, details)
+        return error_response(413, PayloadTooLarge.code, message, details)
     details = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
         for e in exc.errors()
     ]
-    return error_response(422, "validation_error", "Request validation failed", details)
+    return error_response(422, ValidationFailed.code, "Request validation failed", details)
 
 
 def internal_error_response() -> JSONResponse:

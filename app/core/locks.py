@@ -23,6 +23,12 @@ return 0
 """
 
 
+def sync_key(seller_id: int, channel: str) -> str:
+    """The lock a sync run holds while it reads one seller's channel (app/sync); the link
+    backlog waits while any of a seller's is held (app/links/backlog.py)."""
+    return f"sellerdesk:lock:sync:{seller_id}:{channel}"
+
+
 class LockLost(Exception):
     """The lock expired or was taken while we held it."""
 

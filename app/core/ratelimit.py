@@ -1,7 +1,9 @@
 """Per-seller rate limits for marketplace calls, shared by every process through Redis.
 
-product.md §2/§5, wb-api.md §0 and style.md rule 12: one token bucket per seller and API group,
-exact across all workers (the predecessor divided the limit by the number of workers).
+product.md §2/§5 and style.md rule 12: one token bucket per seller and API group, exact across
+all workers (the predecessor divided the limit by the number of workers). The limits themselves
+are the marketplace's: each connector under app/connectors/ defines its own and passes them
+in (`defaults`, or `limit` per call).
 
 Algorithm: GCRA, the token bucket kept as one number. A bucket of `burst` tokens refilled at `rate`
 per second is its "theoretical arrival time" `tat`: a call at `now` is granted when
@@ -35,6 +37,7 @@ import math
 import random
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,21 +57,6 @@ class Limit:
             raise ValueError(f"rate must be a positive number, got {self.rate!r}")
         if self.burst < 1:
             raise ValueError(f"burst must be at least 1, got {self.burst!r}")
-
-
-# every reviews+questions method of a seller, reads and replies: WB allows 3/s burst 6
-FEEDBACKS = "feedbacks"
-# buyer chat: WB allows 10 per 10 s → rate 1.0, burst 10
-CHAT = "chat"
-MARKETPLACE_LIMITS: dict[str, Limit] = {FEEDBACKS: Limit(3.0, 6), CHAT: Limit(1.0, 10)}
-# Ours keep one token in hand. Requests leave us paced but reach the marketplace bunched: a burst
-# from several workers is served one by one and arrives late, so the next paced request arrives
-# early by the marketplace's clock, which counts arrivals. With the full burst, every burst was
-# followed by one 429 in the dispatcher's rate test; one token less keeps the rate at 3/s.
-DEFAULT_LIMITS: dict[str, Limit] = {
-    category: Limit(limit.rate, max(1, limit.burst - 1))
-    for category, limit in MARKETPLACE_LIMITS.items()
-}
 
 
 class Priority(enum.IntEnum):
@@ -177,9 +165,16 @@ class RateLimiter:
     One instance per event loop (the Redis client is bound to it); any number of processes.
     """
 
-    def __init__(self, redis: Redis, *, prefix: str = "sellerdesk:rl") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str = "sellerdesk:rl",
+        defaults: Mapping[str, Limit] | None = None,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.defaults = dict(defaults or {})  # category → limit, when a call passes none
         self._acquire_script = redis.register_script(_ACQUIRE_LUA)
         self._penalize_script = redis.register_script(_PENALIZE_LUA)
 
@@ -280,12 +275,11 @@ class RateLimiter:
         bucket = f"{self.prefix}:{{{seller_id}:{category}}}"
         return bucket, f"{bucket}:reply"
 
-    @staticmethod
-    def _limit(category: str, limit: Limit | None) -> Limit:
+    def _limit(self, category: str, limit: Limit | None) -> Limit:
         if limit is not None:
             return limit
         try:
-            return DEFAULT_LIMITS[category]
+            return self.defaults[category]
         except KeyError:
             raise ValueError(f"no default limit for category {category!r}; pass `limit`") from None
 

@@ -14,10 +14,11 @@ Hand-made rather than tenacity (not a dependency): one loop, one predicate.
 
 import asyncio
 import logging
-import random
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.asgi import HttpMiddleware
+from app.core.backoff import full_jitter
 from app.core.transient import is_lock_conflict
 
 logger = logging.getLogger(__name__)
@@ -26,15 +27,12 @@ ATTEMPTS = 4
 PAUSE_SECONDS = 0.05  # the n-th replay waits uniform(0, PAUSE × 2ⁿ)
 
 
-class RetryLockConflictsMiddleware:
+class RetryLockConflictsMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, attempts: int = ATTEMPTS) -> None:
-        self.app = app
+        super().__init__(app)
         self.attempts = attempts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         received: list[Message] = []
         started = False
 
@@ -65,7 +63,7 @@ class RetryLockConflictsMiddleware:
                     attempt,
                     self.attempts,
                 )
-            await asyncio.sleep(random.uniform(0, PAUSE_SECONDS * 2**attempt))  # noqa: S311
+            await asyncio.sleep(full_jitter(attempt, PAUSE_SECONDS))
 
 
 def _replay(received: list[Message], receive: Receive) -> Receive:

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.interactions import classify
 from app.interactions.models import Interaction
 from app.links import service as links_service
-from app.sellers import repository as sellers_repository
-from app.sync import repository as sync_repository
+from app.sellers import service as sellers_service
+from app.sync import service as sync_service
 
 MARKETPLACE = "wildberries"
 SOURCE = "demo"
@@ -176,7 +176,7 @@ class SeedResult:
 async def seed(session: AsyncSession, seller_id: int, *, now: datetime | None = None) -> SeedResult:
     """Create the demo items the seller does not have yet (and their chat messages)."""
     now = now or datetime.now(UTC)
-    prefs = await sellers_repository.get_settings(session, seller_id=seller_id)
+    prefs = await sellers_service.get_settings(session, seller_id)
     sla_targets = dict(prefs.sla_targets)
     have = await _existing(session, seller_id)
     lists = [
@@ -191,15 +191,15 @@ async def seed(session: AsyncSession, seller_id: int, *, now: datetime | None = 
     chats = [c for c in CHATS if ("chat", _ext("chat", c.n)) not in have]
     chat_rows = [_chat_row(seller_id, c, now, sla_targets) for c in chats]
 
-    written = await sync_repository.upsert_interactions(session, lists)
-    written_chats = await sync_repository.upsert_interactions(session, chat_rows, chat=True)
+    written = await sync_service.upsert_interactions(session, lists)
+    written_chats = await sync_service.upsert_interactions(session, chat_rows, chat=True)
     messages = [
         _message_row(seller_id, written_chats.ids[_ext("chat", c.n)], c, i, m, now)
         for c in chats
         if _ext("chat", c.n) in written_chats.ids
         for i, m in enumerate(c.messages, start=1)
     ]
-    await sync_repository.insert_messages(session, messages)
+    await sync_service.insert_messages(session, messages)
     new_ids = written.new_ids + written_chats.new_ids
     if new_ids:  # cross-channel links, computed after commit as for synced items
         await links_service.request_recompute(session, seller_id, new_ids)

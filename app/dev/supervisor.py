@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from app.config import get_settings
+from app.core.config import get_settings
 from app.dev.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,

@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -19,9 +20,11 @@ from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 # queued → sending → sent | failed (retried by the sweeper) → dead (gave up)
 STATES = ("queued", "sending", "sent", "failed", "dead")
 ACTIVE_STATES = ("queued", "sending", "failed")
+WAITING_STATES = ("queued", "failed")  # waiting for their next attempt
 # answer: a review's or question's answer, or a chat message; edit: a review's or question's
 # answer already sent, changed (WB allows one edit).
-ACTIONS = ("answer", "edit")
+Action = Literal["answer", "edit"]
+ACTIONS: tuple[Action, ...] = get_args(Action)
 QUALITIES = ("draft_accepted", "draft_edited", "reply_manual")
 
 
@@ -39,7 +42,7 @@ class OutboundReply(IdMixin, TimestampMixin, Base):
         Index(
             "ix_outbound_replies_due",
             "next_attempt_at",
-            postgresql_where=sql_text("state IN ('queued', 'sending', 'failed')"),
+            postgresql_where=sql_text(enum_check("state", ACTIVE_STATES)),
         ),
         # A review or question is answered once: one live answer per item (chats take many).
         Index(

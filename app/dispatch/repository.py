@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.dispatch.models import ACTIVE_STATES, OutboundReply
+from app.dispatch.models import ACTIVE_STATES, WAITING_STATES, OutboundReply
 from app.interactions.models import Interaction
 
 
@@ -25,6 +25,11 @@ async def lock_interaction(
     )
 
 
+async def get_interaction(session: AsyncSession, interaction_id: int) -> Interaction | None:
+    """The interaction a reply answers (a worker's read: the reply row carries the seller)."""
+    return await session.get(Interaction, interaction_id)
+
+
 async def lock_interactions(session: AsyncSession, seller_id: int, ids: Sequence[int]) -> None:
     """Lock these interactions (the seller's) for this transaction, in id order: every
     transaction that locks several interactions takes them in that one order, so two of them
@@ -37,11 +42,19 @@ async def lock_interactions(session: AsyncSession, seller_id: int, ids: Sequence
     )
 
 
+async def add(session: AsyncSession, reply: OutboundReply) -> None:
+    """Insert the reply in a savepoint: an IntegrityError (its Idempotency-Key taken meanwhile)
+    undoes only this insert, and reaches the caller."""
+    session.add(reply)
+    async with session.begin_nested():
+        await session.flush()
+
+
 async def send_soon(session: AsyncSession, reply_ids: Sequence[int], now: datetime) -> None:
     """Make queued (or failed) replies due for the sweeper's next pass."""
     await session.execute(
         update(OutboundReply)
-        .where(OutboundReply.id.in_(reply_ids), OutboundReply.state.in_(("queued", "failed")))
+        .where(OutboundReply.id.in_(reply_ids), OutboundReply.state.in_(WAITING_STATES))
         .values(next_attempt_at=now)
     )
 
@@ -97,7 +110,7 @@ async def claim(session: AsyncSession, reply_id: int, now: datetime) -> Outbound
     send (already sending elsewhere, sent or dead)."""
     return await session.scalar(
         update(OutboundReply)
-        .where(OutboundReply.id == reply_id, OutboundReply.state.in_(("queued", "failed")))
+        .where(OutboundReply.id == reply_id, OutboundReply.state.in_(WAITING_STATES))
         .values(
             state="sending",
             attempts=OutboundReply.attempts + 1,
@@ -107,6 +120,29 @@ async def claim(session: AsyncSession, reply_id: int, now: datetime) -> Outbound
         .returning(OutboundReply)
         .execution_options(populate_existing=True)
     )
+
+
+async def record_attempt(
+    session: AsyncSession, reply_id: int, attempt: int, values: dict[str, object]
+) -> int | None:
+    """Write an attempt's outcome, only if the row is still `sending` that attempt (a stale
+    attempt finds another one took it over: None)."""
+    return await session.scalar(
+        update(OutboundReply)
+        .where(
+            OutboundReply.id == reply_id,
+            OutboundReply.state == "sending",
+            OutboundReply.attempts == attempt,
+        )
+        .values(values)
+        .returning(OutboundReply.id)
+    )
+
+
+async def pending_count(session: AsyncSession) -> int:
+    """Replies not final yet, of every seller."""
+    count = await session.scalar(select(func.count()).where(OutboundReply.state.in_(ACTIVE_STATES)))
+    return int(count or 0)
 
 
 async def due(session: AsyncSession, now: datetime, limit: int) -> Sequence[OutboundReply]:

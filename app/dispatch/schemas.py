@@ -1,10 +1,11 @@
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.errors import ErrorBody
 from app.core.schemas import Id, Input, Schema
+from app.dispatch.models import Action
 
 ReplyText = Field(min_length=1, max_length=5000)
 # Visible ASCII, as an HTTP header carries it.
@@ -19,7 +20,7 @@ class ReplyCreate(Input):
     a review or question already has (WB allows one edit)."""
 
     text: str = ReplyText
-    action: Literal["answer", "edit"] = "answer"
+    action: Action = "answer"
 
 
 class ReplyRead(Schema):

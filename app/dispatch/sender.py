@@ -11,31 +11,39 @@ live, slow attempt is never run twice.
 import asyncio
 import enum
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
-from app.connectors.base import AuthError, BadRequest, ConnectorError, MaybeDelivered
-from app.connectors.wildberries.client import WildberriesClient
+from app.connectors import registry
+from app.connectors.base import (
+    AuthError,
+    BadRequest,
+    ConnectorError,
+    Environment,
+    Marketplace,
+    MaybeDelivered,
+    RetryPolicy,
+)
 from app.core import locks
+from app.core.backoff import full_jitter
+from app.core.config import Settings
 from app.core.db import transaction
 from app.core.egress import EgressPolicy
 from app.core.ratelimit import RateLimiter, RateLimitTimeout
+from app.core.security import SecretBox
 from app.dispatch import quality, repository
-from app.dispatch.models import OutboundReply
-from app.dispatch.service import REQUEUE_AFTER, SEND_TASK
-from app.interactions.models import Interaction, InteractionEvent
+from app.dispatch.models import WAITING_STATES, OutboundReply
+from app.dispatch.service import REQUEUE_AFTER
+from app.interactions import events
+from app.interactions.models import OPEN_STATUSES, Interaction
 from app.sellers import service as sellers_service
-from app.sellers.models import SellerSettings
-from app.sync.service import MARKETPLACE, AccountPaused, NoAccount, refusal_reason, seller_setup
-from app.worker import enqueue
+from app.sellers.exceptions import AccountPaused, NoAccount
+from app.worker import enqueue, names
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +58,8 @@ SWEEP_BATCH = 500
 # A reply whose account needs re-authorisation waits queued, uncounted; it is looked at again
 # this often, and at once when the account resumes (app/sellers/reauth.py).
 PAUSED_RECHECK = timedelta(hours=1)
+# A failed check fails the attempt soon: the sweeper retries it with backoff.
+SEND_RETRY = RetryPolicy(max_attempts=3, backoff_cap=5.0)
 
 
 @dataclass
@@ -95,35 +105,36 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
             if reply is None:
                 return "skipped"
             reply.next_attempt_at = now + SENDING_CHECK_AFTER
-            interaction = await session.get(Interaction, reply.interaction_id)
+            interaction = await repository.get_interaction(session, reply.interaction_id)
             assert interaction is not None  # the reply's foreign key cascades
+            marketplace = interaction.marketplace
+            box = SecretBox(deps.settings.secrets_key.get_secret_value())
             try:
-                _, token, limits = await seller_setup(session, deps.settings, reply.seller_id)
+                access = await sellers_service.marketplace_access(
+                    session, box, reply.seller_id, marketplace
+                )
             except NoAccount as exc:
-                token, outcome = None, Outcome("failed", error=str(exc))
+                access, outcome = None, Outcome("failed", error=str(exc))
             except AccountPaused as exc:
-                token, outcome = None, _paused(str(exc))
-        if token is not None:
-            client = WildberriesClient(
-                token=token,
+                access, outcome = None, _paused(str(exc))
+        if access is not None:
+            client = registry.get(marketplace).connect(
+                access.token,
                 seller_id=reply.seller_id,
                 limiter=RateLimiter(deps.redis),
-                feedbacks_url=deps.settings.wb_feedbacks_base_url,
-                chat_url=deps.settings.wb_buyer_chat_base_url,
-                policy=EgressPolicy.from_settings(deps.settings),
-                limits=limits,
-                transport=deps.transport,
-                # A failed check fails the attempt soon: the sweeper retries it with backoff.
-                max_attempts=3,
-                backoff_cap=5.0,
+                env=Environment(
+                    deps.settings, EgressPolicy.from_settings(deps.settings), deps.transport
+                ),
+                limits=access.limits,
+                retry=SEND_RETRY,
             )
             async with client:
                 outcome = await _attempt(client, reply, interaction, deps.settings)
-        return await _record(deps, reply, outcome)
+        return await _record(deps, reply, outcome, marketplace)
 
 
 async def _attempt(
-    client: WildberriesClient, reply: OutboundReply, interaction: Interaction, settings: Settings
+    client: Marketplace, reply: OutboundReply, interaction: Interaction, settings: Settings
 ) -> Outcome:
     hidden_until = _hidden_until(reply, interaction, settings)
     try:
@@ -150,7 +161,7 @@ async def _attempt(
     except (MaybeDelivered, TimeoutError) as exc:
         return Outcome("failed", error=str(exc) or "attempt timed out", uncertain=True)
     except AuthError as exc:  # refused before it was processed: not an attempt at the reply
-        reason = refusal_reason(exc, "a reply send")
+        reason = sellers_service.refusal_reason(exc, "a reply send")
         return _paused(reason, refused=reason)
     except (ConnectorError, RateLimitTimeout) as exc:
         return Outcome("failed", error=str(exc) or type(exc).__name__)
@@ -162,7 +173,9 @@ def _paused(reason: str, refused: str | None = None) -> Outcome:
     return Outcome("queued", error=reason[:500], retry_at=retry_at, counted=False, refused=refused)
 
 
-MODERATION_WAIT = "an earlier attempt may be in WB's moderation, which hides a question's answer"
+MODERATION_WAIT = (
+    "an earlier attempt may be in the marketplace's moderation, which hides a question's answer"
+)
 
 
 def _moderation(settings: Settings) -> timedelta:
@@ -184,20 +197,16 @@ def _found(remote: Remote) -> Outcome:
     return Outcome("dead", error="the item already has another answer on the marketplace")
 
 
-async def _deliver(
-    client: WildberriesClient, reply: OutboundReply, interaction: Interaction
-) -> None:
+async def _deliver(client: Marketplace, reply: OutboundReply, interaction: Interaction) -> None:
     if interaction.channel == "review":
         await client.answer_review(interaction.external_id, reply.text, edit=reply.action == "edit")
     elif interaction.channel == "question":
         await client.answer_question(interaction.external_id, reply.text)
     else:
-        await client.send_chat_message(str(interaction.extra["reply_sign"]), reply.text)
+        await client.send_chat_message(interaction.extra, reply.text)
 
 
-async def _remote(
-    client: WildberriesClient, reply: OutboundReply, interaction: Interaction
-) -> Remote:
+async def _remote(client: Marketplace, reply: OutboundReply, interaction: Interaction) -> Remote:
     """Is our reply already on the marketplace? (review/question: the answer; chat: the seller's
     messages in this chat since the reply was queued)"""
     if interaction.channel == "chat":
@@ -217,7 +226,9 @@ async def _remote(
     return Remote.OTHER
 
 
-async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) -> str:
+async def _record(
+    deps: DispatchDeps, reply: OutboundReply, outcome: Outcome, marketplace: str
+) -> str:
     now = datetime.now(UTC)
     state = outcome.state
     attempts = reply.attempts if outcome.counted else reply.attempts - 1
@@ -235,7 +246,7 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
             "confirmed_by": outcome.confirmed_by,
             "quality": quality.classify(reply.text, reply.draft_text),
         }
-    elif state in ("failed", "queued"):
+    elif state in WAITING_STATES:
         backoff = now + timedelta(seconds=_backoff(reply.attempts))
         values["next_attempt_at"] = outcome.retry_at or backoff
     if outcome.uncertain:
@@ -245,33 +256,24 @@ async def _record(deps: DispatchDeps, reply: OutboundReply, outcome: Outcome) ->
         # updates the account, then releases the waiting replies) either sees this reply
         # queued or is seen here as done, so no reply waits an hour behind a working token.
         account_status = (
-            await sellers_service.account_status_locked(session, reply.seller_id, MARKETPLACE)
+            await sellers_service.account_status_locked(session, reply.seller_id, marketplace)
             if state == "queued"
             else None
         )
         # The interaction first, then its reply: the order a reply request takes them in.
-        interaction = await session.get(
-            Interaction, reply.interaction_id, with_for_update={"key_share": True}
+        interaction = await repository.lock_interaction(
+            session, reply.seller_id, reply.interaction_id
         )
         assert interaction is not None  # the reply's foreign key cascades
         # Only the attempt that claimed the row records it (a stale one finds another attempt).
-        updated = await session.scalar(
-            update(OutboundReply)
-            .where(
-                OutboundReply.id == reply.id,
-                OutboundReply.state == "sending",
-                OutboundReply.attempts == reply.attempts,
-            )
-            .values(values)
-            .returning(OutboundReply.id)
-        )
+        updated = await repository.record_attempt(session, reply.id, reply.attempts, values)
         if updated is None:
             logger.warning("reply %s attempt %s was taken over", reply.id, reply.attempts)
             return "taken_over"
         await _on_interaction(session, interaction, reply, state, values, now)
         if outcome.refused:
             refusal = await sellers_service.mark_needs_reauth(
-                session, seller_id=reply.seller_id, marketplace=MARKETPLACE,
+                session, seller_id=reply.seller_id, marketplace=marketplace,
                 reason=outcome.refused, source="reply", token_read_at=reply.sending_since or now,
                 payload={"reply_id": reply.id},
             )  # fmt: skip
@@ -290,14 +292,10 @@ async def _on_interaction(
 ) -> None:  # fmt: skip
     payload: dict[str, object] = {"reply_id": reply.id, "attempt": reply.attempts}
     if state == "sent":
-        window = await session.scalar(
-            select(SellerSettings.reply_pending_window_minutes).where(
-                SellerSettings.seller_id == reply.seller_id
-            )
-        )
-        if interaction.status in ("open", "pending_reply"):
+        window = await sellers_service.reply_pending_window(session, reply.seller_id)
+        if interaction.status in OPEN_STATUSES:
             interaction.status = "pending_reply"
-            interaction.reply_pending_until = now + timedelta(minutes=window or 180)
+            interaction.reply_pending_until = now + timedelta(minutes=window)
         interaction.first_response_at = interaction.first_response_at or now
         payload |= {"confirmed_by": values["confirmed_by"], "quality": values["quality"]}
         _event(session, reply, "reply_sent", payload)
@@ -316,20 +314,18 @@ async def _on_interaction(
 def _event(
     session: AsyncSession, reply: OutboundReply, kind: str, payload: dict[str, object]
 ) -> None:
-    session.add(
-        InteractionEvent(
-            seller_id=reply.seller_id,
-            interaction_id=reply.interaction_id,
-            kind=kind,
-            actor_user_id=reply.created_by,
-            payload=payload,
-        )
+    events.record_event(
+        session,
+        seller_id=reply.seller_id,
+        interaction_id=reply.interaction_id,
+        kind=kind,
+        actor_user_id=reply.created_by,
+        payload=payload,
     )
 
 
 def _backoff(attempts: int) -> float:
-    """Full jitter: uniform in [0, min(cap, base × 2^attempts)]."""
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempts))  # noqa: S311
+    return full_jitter(attempts, BACKOFF_BASE, BACKOFF_CAP)
 
 
 async def sweep(deps: DispatchDeps) -> int:
@@ -348,15 +344,6 @@ async def sweep(deps: DispatchDeps) -> int:
                 row.uncertain_since = row.uncertain_since or now
             row.next_attempt_at = now + REQUEUE_AFTER
             row.updated_at = now
-            enqueue.defer(session, SEND_TASK, row.id)
+            enqueue.defer(session, names.DISPATCH_SEND, row.id)
             queued += 1
     return queued
-
-
-async def pending_count(session: AsyncSession) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).where(OutboundReply.state.in_(("queued", "sending", "failed")))
-        )
-        or 0
-    )

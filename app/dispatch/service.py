@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,19 +17,19 @@ from app.dispatch import repository
 from app.dispatch.models import OutboundReply
 from app.dispatch.schemas import ReplyCreate
 from app.drafts import guardrails
-from app.drafts.models import Draft
-from app.interactions.models import Interaction, InteractionEvent
+from app.drafts import service as drafts_service
+from app.interactions import events
+from app.interactions.models import Interaction
 from app.interactions.service import get_interaction
+from app.sellers import reauth
 from app.sellers import service as sellers_service
-from app.sellers.models import SellerSettings
-from app.worker import enqueue
+from app.sellers.models import MarketplaceAccount
+from app.worker import enqueue, names
 
-SEND_TASK = "dispatch.send"
 # The API publishes the send task itself; the sweeper publishes it again only if the row is still
 # queued this much later (a lost task), so a busy queue is not flooded. A publish that failed is
 # known at once: those rows are made due now (`_send_soon`), for the sweeper's next pass.
 REQUEUE_AFTER = timedelta(minutes=2)
-DEFAULT_PENDING_WINDOW = 180
 
 
 class ReplyRejected(AppError):
@@ -63,7 +62,7 @@ async def queue_reply(
             return existing, False
     await _validate(session, interaction, body)
     now = datetime.now(UTC)
-    draft = await session.get(Draft, interaction.id)
+    draft = await drafts_service.last_draft(session, interaction.id)
     reply = OutboundReply(
         seller_id=principal.seller_id,
         interaction_id=interaction.id,
@@ -78,33 +77,37 @@ async def queue_reply(
         draft_text=draft.text if draft else None,
         created_by=principal.user_id,
     )
-    session.add(reply)
     try:
-        async with session.begin_nested():
-            await session.flush()
+        await repository.add(session, reply)
     except IntegrityError:
         # Another request took this key (for another interaction) between our check and insert.
         raise Conflict(
             "this Idempotency-Key was used for another request", code="idempotency_key_reused"
         ) from None
-    window = await _pending_window(session, principal.seller_id)
+    window = await sellers_service.reply_pending_window(session, principal.seller_id)
     interaction.status = "pending_reply"
     interaction.needs_response = False
     interaction.reply_pending_until = now + timedelta(minutes=window)
-    session.add(
-        InteractionEvent(
-            seller_id=principal.seller_id,
-            interaction_id=interaction.id,
-            kind="reply_queued",
-            actor_user_id=principal.user_id,
-            payload={"reply_id": reply.id, "action": body.action},
-        )
+    events.record_event(
+        session,
+        seller_id=principal.seller_id,
+        interaction_id=interaction.id,
+        kind="reply_queued",
+        actor_user_id=principal.user_id,
+        payload={"reply_id": reply.id, "action": body.action},
     )
-    enqueue.defer(session, SEND_TASK, reply.id)
+    enqueue.defer(session, names.DISPATCH_SEND, reply.id)
     return reply, True
 
 
-@enqueue.on_publish_failure(SEND_TASK)
+@reauth.on_resume
+async def _release_waiting(session: AsyncSession, account: MarketplaceAccount) -> None:
+    """An account works again: the replies its refusal kept waiting are due at once (the
+    sweeper sends them)."""
+    await repository.release_waiting(session, account.seller_id, datetime.now(UTC))
+
+
+@enqueue.on_publish_failure(names.DISPATCH_SEND)
 async def _send_soon(session: AsyncSession, calls: Sequence[tuple[Any, ...]]) -> None:
     """The broker is down: the sweeper (every few seconds) sends these replies once it is back."""
     await repository.send_soon(session, [reply_id for (reply_id,) in calls], datetime.now(UTC))
@@ -203,15 +206,6 @@ def _request_hash(interaction_id: int, body: ReplyCreate) -> str:
     request = {"interaction_id": interaction_id, "text": body.text, "action": body.action}
     canonical = orjson.dumps(request, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
-
-
-async def _pending_window(session: AsyncSession, seller_id: int) -> int:
-    minutes = await session.scalar(
-        select(SellerSettings.reply_pending_window_minutes).where(
-            SellerSettings.seller_id == seller_id
-        )
-    )
-    return minutes or DEFAULT_PENDING_WINDOW
 
 
 async def list_replies(

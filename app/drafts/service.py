@@ -5,23 +5,23 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Principal
 from app.core.egress import EgressPolicy
 from app.core.security import SecretBox
-from app.drafts import guardrails
+from app.drafts import guardrails, repository
 from app.drafts.models import Draft
 from app.drafts.providers import Channel, DraftRequest, PreviousReply, provider_for
-from app.interactions import repository as interactions_repository
-from app.interactions.models import ChatMessage, Interaction, InteractionEvent
-from app.interactions.service import CONTEXT_DAYS, get_interaction
-from app.sellers.models import SellerSettings
+from app.interactions import events
+from app.interactions import service as interactions_service
+from app.interactions.models import Interaction
+from app.sellers import service as sellers_service
 
-# The customer's side of a chat that a draft answers: their messages since our last one.
+# The customer's side of a chat that a draft answers: their messages since our last one (at
+# most this many, looked for among the chat's newest messages).
 CHAT_MESSAGES = 5
+CHAT_MESSAGES_READ = 20
 
 
 async def generate(
@@ -31,9 +31,11 @@ async def generate(
     secrets: SecretBox,
     policy: EgressPolicy,
 ) -> Draft:
-    interaction = await get_interaction(session, principal.seller_id, interaction_id)
+    interaction = await interactions_service.get_interaction(
+        session, principal.seller_id, interaction_id
+    )
     request = await _request(session, interaction)
-    prefs = await session.get(SellerSettings, principal.seller_id)
+    prefs = await sellers_service.find_settings(session, principal.seller_id)
     api_key = (
         secrets.decrypt(prefs.draft_api_key_encrypted)
         if prefs and prefs.draft_api_key_encrypted
@@ -62,25 +64,18 @@ async def generate(
         "created_by": principal.user_id,
         "created_at": datetime.now(UTC),
     }
-    stmt = insert(Draft).values(interaction_id=interaction.id, **values)
-    draft = await session.scalar(
-        stmt.on_conflict_do_update(index_elements=[Draft.interaction_id], set_=values)
-        .returning(Draft)
-        .execution_options(populate_existing=True)
-    )
-    assert draft is not None
-    session.add(
-        InteractionEvent(
-            seller_id=principal.seller_id,
-            interaction_id=interaction.id,
-            kind="draft_generated",
-            actor_user_id=principal.user_id,
-            payload={
-                "provider": result.provider,
-                "fallback_reason": result.fallback_reason,
-                "warnings": [f.code for f in findings],
-            },
-        )
+    draft = await repository.save(session, interaction.id, values)
+    events.record_event(
+        session,
+        seller_id=principal.seller_id,
+        interaction_id=interaction.id,
+        kind="draft_generated",
+        actor_user_id=principal.user_id,
+        payload={
+            "provider": result.provider,
+            "fallback_reason": result.fallback_reason,
+            "warnings": [f.code for f in findings],
+        },
     )
     return draft
 
@@ -90,14 +85,14 @@ async def _request(session: AsyncSession, interaction: Interaction) -> DraftRequ
     previous: list[PreviousReply] = []
     top: list[tuple[str, int]] = []
     if nm_id is not None:
-        replies = await interactions_repository.last_replies(session, seller_id, nm_id)
+        replies = await interactions_service.last_replies(session, seller_id, nm_id)
         previous = [
             PreviousReply(interaction_id=i, channel=channel, text=text, rating=None)
             for i, channel, _, text in replies
             if i != interaction.id
         ]
-        since = datetime.now(UTC) - timedelta(days=CONTEXT_DAYS)
-        top = await interactions_repository.top_intents(session, seller_id, nm_id, since)
+        since = datetime.now(UTC) - timedelta(days=interactions_service.CONTEXT_DAYS)
+        top = await interactions_service.top_intents(session, seller_id, nm_id, since)
     text = interaction.text
     if interaction.channel == "chat":
         text = await _chat_text(session, interaction) or text
@@ -116,17 +111,9 @@ async def _request(session: AsyncSession, interaction: Interaction) -> DraftRequ
 
 
 async def _chat_text(session: AsyncSession, interaction: Interaction) -> str | None:
-    rows = (
-        await session.execute(
-            select(ChatMessage.direction, ChatMessage.text)
-            .where(
-                ChatMessage.seller_id == interaction.seller_id,
-                ChatMessage.interaction_id == interaction.id,
-            )
-            .order_by(ChatMessage.sent_at.desc(), ChatMessage.id.desc())
-            .limit(20)
-        )
-    ).all()
+    rows = await interactions_service.chat_messages(
+        session, interaction.seller_id, interaction.id, limit=CHAT_MESSAGES_READ
+    )
     waiting: list[str] = []
     for direction, text in rows:  # newest first, back to our last message
         if direction == "out":
@@ -137,4 +124,4 @@ async def _chat_text(session: AsyncSession, interaction: Interaction) -> str | N
 
 
 async def last_draft(session: AsyncSession, interaction_id: int) -> Draft | None:
-    return await session.get(Draft, interaction_id)
+    return await repository.get(session, interaction_id)

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.health import heartbeat
+from app.worker import heartbeat
 from app.worker.lanes import LANES
 
 CHECK_TIMEOUT_SECONDS = 3.0

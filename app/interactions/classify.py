@@ -7,9 +7,12 @@ Rules match Russian word stems at word starts, case-insensitively, so inflected 
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 
-INTENTS = (
+from app.interactions.models import PriorityLevel
+
+# The intents, defined here only: schemas, settings and draft providers import them.
+Intent = Literal[
     "return_refund",
     "defect_quality",
     "sizing_fit",
@@ -17,7 +20,8 @@ INTENTS = (
     "availability_delivery",
     "pre_purchase",
     "other",
-)
+]
+INTENTS: tuple[Intent, ...] = get_args(Intent)
 
 
 def _stems(*stems: str) -> re.Pattern[str]:
@@ -196,21 +200,25 @@ def classify_intent(*texts: str | None) -> str:
 
 @dataclass(frozen=True)
 class Priority:
-    level: str
+    level: PriorityLevel
     reason: str
+
+
+# What a buyer complains of when something went wrong: urgent in a low review or in a chat.
+PROBLEM_INTENTS: tuple[Intent, ...] = ("defect_quality", "return_refund")
 
 
 def review_priority(rating: int, intent: str, *texts: str | None) -> Priority:
     joined = " ".join(t for t in texts if t)
     if _URGENT.search(joined):
         return Priority("urgent", "safety, fraud or legal wording")
-    if rating <= 2 and intent in ("defect_quality", "return_refund"):
+    if rating <= 2 and intent in PROBLEM_INTENTS:
         return Priority("urgent", f"{rating}★ with {intent}")
     if rating <= 2:
         return Priority("high", f"{rating}★ review")
     if rating == 3:
         return Priority("normal", "3★ review")
-    if intent in ("defect_quality", "return_refund"):
+    if intent in PROBLEM_INTENTS:
         return Priority("normal", f"{rating}★ mentioning {intent}")
     return Priority("low", f"{rating}★ review")
 
@@ -224,7 +232,7 @@ def question_priority(intent: str, text: str | None) -> Priority:
 
 
 def chat_priority(intent: str, text: str | None) -> Priority:
-    if _URGENT.search(text or "") or intent in ("return_refund", "defect_quality"):
+    if _URGENT.search(text or "") or intent in PROBLEM_INTENTS:
         return Priority("urgent", f"buyer chat about {intent}")
     return Priority("high", "buyer chat")
 

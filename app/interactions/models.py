@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -10,7 +10,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Numeric,
     SmallInteger,
     String,
     Text,
@@ -23,24 +22,34 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.connectors.base import Channel, ListChannel
 from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 
+# An interaction's status and priority (the API's schemas show these types too).
+Status = Literal["open", "pending_reply", "responded", "closed"]
+PriorityLevel = Literal["urgent", "high", "normal", "low"]  # most urgent first
+
 MARKETPLACES = ("wildberries", "ozon")
-CHANNELS = ("review", "question", "chat")
-STATUSES = ("open", "pending_reply", "responded", "closed")
-PRIORITIES = ("urgent", "high", "normal", "low")
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+STATUSES: tuple[Status, ...] = get_args(Status)
+PRIORITIES: tuple[PriorityLevel, ...] = get_args(PriorityLevel)
 SOURCES = ("wb_api", "ozon_api", "demo", "fallback")
 DIRECTIONS = ("in", "out")
+# Not answered on the marketplace yet (pending_reply: our answer is sent, not yet seen there).
+OPEN_STATUSES: tuple[Status, ...] = ("open", "pending_reply")
 
 # Inbox order "priority + SLA": urgent first, then the nearest due time (no due time last).
 PRIORITY_RANK = (
-    "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+    "CASE priority "
+    + " ".join(f"WHEN '{level}' THEN {rank}" for rank, level in enumerate(PRIORITIES[:-1]))
+    + f" ELSE {len(PRIORITIES) - 1} END"
 )
 SLA_SORT = "coalesce(sla_due_at, 'infinity'::timestamptz)"
-# Items that carry the seller's answer: the predicate of ix_interactions_seller_nm_answered. The
-# card's `_last_replies` states the same condition, constants inline, so the planner can use it.
-ANSWERED_CHANNELS = ("review", "question")
-ANSWERED_STATUSES = ("responded", "pending_reply")
+# Items that carry the seller's answer (a chat's answers are its messages): the predicate of
+# ix_interactions_seller_nm_answered. `last_replies_query` states the same condition, constants
+# inline, so the planner can use it.
+ANSWERED_CHANNELS: tuple[ListChannel, ...] = get_args(ListChannel)
+ANSWERED_STATUSES: tuple[Status, ...] = ("responded", "pending_reply")
 ANSWERED = (
     f"{enum_check('channel', ANSWERED_CHANNELS)} AND {enum_check('status', ANSWERED_STATUSES)}"
 )
@@ -74,7 +83,7 @@ class Interaction(IdMixin, TimestampMixin, Base):
         Index("ix_interactions_seller_channel_occurred", "seller_id", "channel", "occurred_at"),
         Index("ix_interactions_seller_nm", "seller_id", "nm_id", "occurred_at"),
         # The card's product context: each channel's newest items, and the newest thousand's
-        # intents read from the index alone (app/interactions/repository.py, `_top_intents`).
+        # intents read from the index alone (app/interactions/repository.py, `top_intents_query`).
         Index(
             "ix_interactions_seller_nm_channel",
             "seller_id", "nm_id", "channel", "occurred_at",
@@ -195,42 +204,3 @@ class InteractionEvent(IdMixin, Base):
     )
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-LINK_LEVELS = ("A", "B", "C")
-LINK_BANDS = ("high", "medium", "low")
-
-
-class LinkCandidate(IdMixin, TimestampMixin, Base):
-    """A possible link between two interactions of one seller, stored in both directions.
-
-    Level B: the same customer or order id (deterministic). Level C: weighted signals (product,
-    time, intent, normalised name, order references): probabilistic, assist-only. Level A (the
-    same product within the window) is a query over `interactions`, not stored pairwise.
-    """
-
-    __tablename__ = "link_candidates"
-    __table_args__ = (
-        UniqueConstraint("source_id", "target_id"),
-        CheckConstraint(enum_check("level", LINK_LEVELS), name="level"),
-        CheckConstraint(enum_check("band", LINK_BANDS), name="band"),
-        CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence"),
-        # Policy in the schema: a probabilistic (level C) link is never deterministic.
-        CheckConstraint("level <> 'C' OR NOT deterministic", name="c_is_probabilistic"),
-        Index("ix_link_candidates_seller_source", "seller_id", "source_id", "confidence"),
-    )
-
-    seller_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("sellers.id", ondelete="CASCADE"))
-    source_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("interactions.id", ondelete="CASCADE")
-    )
-    target_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("interactions.id", ondelete="CASCADE"), index=True
-    )
-    level: Mapped[str] = mapped_column(String(1))
-    deterministic: Mapped[bool] = mapped_column(Boolean)
-    confidence: Mapped[float] = mapped_column(Numeric(4, 3, asdecimal=False))
-    band: Mapped[str] = mapped_column(String(8))
-    match_reason: Mapped[str] = mapped_column(String(64))
-    # Each signal with its weight, e.g. {"same_product_7d": 0.45, "within_24h": 0.2}.
-    signals: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -1,12 +1,10 @@
 """Inbox queries. Every statement is scoped to one seller; lists are keyset-paginated so a page
 never shifts while new items arrive."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from cachetools import LRUCache
-from pydantic import BaseModel
 from sqlalchemy import (
     REAL,
     BigInteger,
@@ -14,9 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Float,
-    GenerativeSelect,
     Integer,
-    ScalarSelect,
     Select,
     SmallInteger,
     Text,
@@ -32,16 +28,11 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import JSON, TIMESTAMP
+from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.models import User
-from app.core.statements import Precompiled, Rendered
-from app.dispatch.models import OutboundReply
-from app.dispatch.schemas import ReplyRead
-from app.drafts.models import Draft
-from app.drafts.schemas import DraftRead
+from app.core.statements import Templates
 from app.interactions import search
 from app.interactions.models import (
     ANSWERED_CHANNELS,
@@ -50,19 +41,13 @@ from app.interactions.models import (
     ChatMessage,
     Interaction,
 )
-from app.interactions.schemas import (
-    ChatMessageRead,
-    InteractionFilters,
-    InteractionRead,
-    InteractionSummary,
-    Sort,
-)
+from app.interactions.schemas import InteractionFilters, InteractionSummary, SlaState, Sort
 
 DUE_SOON = timedelta(hours=2)
 INFINITY = cast(literal("infinity"), TIMESTAMP(timezone=True))
 
 
-def tsquery(q: str | BindParameter[str]) -> ColumnElement[Any]:
+def tsquery(q: str) -> ColumnElement[Any]:
     """Russian web-search syntax ("quoted phrases", -exclusions, or): safe for any user input.
 
     A scalar subquery, parsed once per statement: as a plain call inside a prepared statement's
@@ -79,118 +64,78 @@ def conditions(
     now: datetime,
     relevance_window: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The filters as SQL. Values are named bound parameters (`filter_values`), so filters of
-    one shape (`filter_shape`) give one statement text, built once (`_listed`, `_ranked`).
+    """The filters as SQL, every value a bound parameter.
 
     For the relevance window, `q` is left out (the window applies it with its time buckets) and
-    the seller is written into the SQL: a generic plan that did not know it guessed half the
-    rows and AND-ed a bitmap of all the seller's rows into every stage (80 ms each). Lists keep
-    it a parameter: rendering it into their SQL cost ≈ 0.9 ms of CPU per page."""
+    the seller is written into the SQL when the statement runs (`literal_execute`): a generic
+    plan that did not know it guessed half the rows and AND-ed a bitmap of all the seller's
+    rows into every stage (80 ms each)."""
     i = Interaction
-    seller = bindparam("seller_id", seller_id, type_=BigInteger, literal_execute=relevance_window)
+    seller = bindparam("seller_id", seller_id, BigInteger, literal_execute=relevance_window)
     where: list[ColumnElement[bool]] = [i.seller_id == seller]
     for column, values in (
         (i.channel, f.channel), (i.status, f.status), (i.priority, f.priority),
         (i.source, f.source), (i.intent, f.intent), (i.rating, f.rating),
     ):  # fmt: skip
         if values:
-            where.append(column.in_(bindparam(column.key, list(values), expanding=True)))
+            where.append(column.in_(values))
     if f.needs_response is not None:
         where.append(i.needs_response.is_(f.needs_response))
     if f.nm_id is not None:
-        where.append(i.nm_id == bindparam("nm_id", f.nm_id))
+        where.append(i.nm_id == f.nm_id)
     if f.assignee == "none":
         where.append(i.assignee_id.is_(None))
     elif f.assignee is not None:
-        assignee = user_id if f.assignee == "me" else int(f.assignee)
-        where.append(i.assignee_id == bindparam("assignee_id", assignee))
+        where.append(i.assignee_id == (user_id if f.assignee == "me" else int(f.assignee)))
     if f.sla is not None:
         where.append(_sla_condition(f.sla, now))
     if f.q and not relevance_window:
-        where.append(i.search_vector.op("@@")(tsquery(bindparam("q", f.q))))
+        where.append(i.search_vector.op("@@")(tsquery(f.q)))
     return where
 
 
-_LIST_FILTERS = ("channel", "status", "priority", "source", "intent", "rating")
-
-
-def filter_shape(f: InteractionFilters) -> tuple[Any, ...]:
-    """What decides the SQL text of `conditions(f)`, values aside: the key of cached statements.
-    (A list's length does not: its IN is expanded when the statement runs.)"""
-    assignee = None if f.assignee is None else f.assignee == "none"
-    lists = tuple(bool(getattr(f, name)) for name in _LIST_FILTERS)
-    return (*lists, f.needs_response, f.nm_id is not None, assignee, f.sla, f.q is not None)
-
-
-def filter_values(
-    seller_id: int, f: InteractionFilters, *, user_id: int, now: datetime
-) -> dict[str, Any]:
-    """The values of the named parameters `conditions(f)` binds (and a few it may not use)."""
-    values: dict[str, Any] = {"seller_id": seller_id, "nm_id": f.nm_id, "q": f.q}
-    for name in _LIST_FILTERS:
-        values[name] = getattr(f, name)
-    if f.assignee not in (None, "none"):
-        values["assignee_id"] = user_id if f.assignee == "me" else int(f.assignee)
-    if f.sla is not None:
-        values |= {"sla_now": now, "sla_soon": now + DUE_SOON}
-    return values
-
-
-def _sla_condition(state: str, now: datetime) -> ColumnElement[bool]:
+def _sla_condition(state: SlaState, now: datetime) -> ColumnElement[bool]:
     i = Interaction
     waiting = and_(i.needs_response.is_(True), i.sla_due_at.is_not(None))
-    at = bindparam("sla_now", now, type_=TIMESTAMP(timezone=True))
-    soon = bindparam("sla_soon", now + DUE_SOON, type_=TIMESTAMP(timezone=True))
     if state == "overdue":
-        return and_(waiting, i.sla_due_at < at)
+        return and_(waiting, i.sla_due_at < now)
     if state == "due_soon":
-        return and_(waiting, i.sla_due_at >= at, i.sla_due_at < soon)
+        return and_(waiting, i.sla_due_at >= now, i.sla_due_at < now + DUE_SOON)
     if state == "on_track":
-        return and_(waiting, i.sla_due_at >= soon)
+        return and_(waiting, i.sla_due_at >= now + DUE_SOON)
     return not_(waiting)
 
 
-def sla_state(needs_response: bool, due: datetime | None, now: datetime) -> str:
-    if not needs_response or due is None:
-        return "none"
-    if due < now:
-        return "overdue"
-    return "due_soon" if due < now + DUE_SOON else "on_track"
-
-
-def _ordered(stmt: Select[Any], sort: Sort, after: Sequence[Any] | None) -> Select[Any]:
-    """Sorted, after the cursor's position (named parameters: `_after_values`)."""
+def _after(sort: Sort, after: Sequence[Any]) -> ColumnElement[bool]:
+    """The rows after the cursor's position in the sort's order."""
     i = Interaction
     if sort == "priority":
-        if after is not None:
-            due = bindparam("after_due", type_=TIMESTAMP(timezone=True))
-            rank = bindparam("after_rank", type_=SmallInteger)
-            bound = tuple_(rank, INFINITY if after[1] is None else due, _AFTER_ID)
-            stmt = stmt.where(tuple_(i.priority_rank, i.sla_sort_at, i.id) > bound)
-        return stmt.order_by(i.priority_rank, i.sla_sort_at, i.id)
-    newest = sort == "newest"
-    if after is not None:
-        key = tuple_(i.occurred_at, i.id)
-        bound = tuple_(bindparam("after_at", type_=TIMESTAMP(timezone=True)), _AFTER_ID)
-        stmt = stmt.where(key < bound if newest else key > bound)
-    if newest:
-        return stmt.order_by(i.occurred_at.desc(), i.id.desc())
-    return stmt.order_by(i.occurred_at.asc(), i.id.asc())
+        rank, due, last_id = after
+        at = INFINITY if due is None else literal(due, TIMESTAMP(timezone=True))
+        bound = tuple_(literal(rank, SmallInteger), at, literal(last_id, BigInteger))
+        return tuple_(i.priority_rank, i.sla_sort_at, i.id) > bound
+    key = tuple_(i.occurred_at, i.id)
+    values = tuple(after)  # bound with the columns' types
+    return key < values if sort == "newest" else key > values
 
 
-_AFTER_ID = bindparam("after_id", type_=BigInteger)
+_ORDER: dict[str, tuple[Any, ...]] = {
+    "priority": (Interaction.priority_rank, Interaction.sla_sort_at, Interaction.id),
+    "newest": (Interaction.occurred_at.desc(), Interaction.id.desc()),
+    "oldest": (Interaction.occurred_at.asc(), Interaction.id.asc()),
+}
 
 
-def _after_values(sort: Sort, after: Sequence[Any]) -> dict[str, Any]:
-    if sort == "priority":
-        return {"after_rank": after[0], "after_due": after[1], "after_id": after[2]}
-    return {"after_at": after[0], "after_id": after[1]}
+def _inline(value: int) -> BindParameter[int]:
+    """A LIMIT written into the SQL when the statement runs: as a parameter it can turn a
+    prepared statement's generic plan into a sort."""
+    return bindparam(None, value, Integer, literal_execute=True)
 
 
 # The inbox row's columns, read as plain rows: no ORM identity map for a 50-row page.
 _LIST_COLUMNS = [
     Interaction.__table__.c[name]
-    for name in (*InteractionSummary.model_fields.keys() - {"sla_state"}, "priority_rank")
+    for name in (*(f for f in InteractionSummary.model_fields if f != "sla_state"), "priority_rank")
 ]
 
 
@@ -201,35 +146,30 @@ _LIST_COLUMNS = [
 # items arrive; `sort=newest` reads every match.
 SEARCH_WINDOW = search.Window()
 
-
-# List and search statements, built once per shape of the filters (`filter_shape`) and of the
-# rest; executed with each request's values (`filter_values`). A page of 50 has 24 columns, and
-# the search twenty stages: building them cost more CPU than Postgres spends running them.
-_STATEMENTS: LRUCache[tuple[Any, ...], Rendered] = LRUCache(maxsize=512)
-
-
-def _statement(key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Rendered:
-    stmt = _STATEMENTS.get(key)
-    if stmt is None:
-        stmt = _STATEMENTS[key] = Rendered(build())
-    return stmt
+# The list's and the search's statements, built once per structure (app/core/statements.py).
+TEMPLATES = Templates()
 
 
 def _ranked(
-    where: Callable[[], list[ColumnElement[bool]]],
-    shape: tuple[Any, ...],
+    where: list[ColumnElement[bool]],
     after: Sequence[Any] | None,
     *,
+    q: str,
     seller_id: int,
+    limit: int,
     now: datetime,
     window: search.Window,
-) -> tuple[Rendered, dict[str, Any]]:
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The relevance page's statement and the values of its named parameters."""
     stages = search.stages(seller_id, search.hour_of(now))
-    kinds = tuple(stage.kind for stage in stages)
-    paged = after is not None
-    key = (shape, "relevance", paged, kinds)
-    stmt = _statement(key, lambda: _ranked_statement(where(), paged, kinds))
-    params = search.stage_params(stages, window)
+    kinds, paged = tuple(stage.kind for stage in stages), after is not None
+    # Twenty stages cost more CPU to build than Postgres spends running them: a template per
+    # structure of the conditions, paging and stage kinds; the stages' values are named.
+    stmt, params = TEMPLATES.get(
+        where, lambda: _ranked_statement(where, paged, kinds), paged, kinds
+    )
+    params |= search.stage_params(stages, window) | {"q": q, "seller_id": seller_id}
+    params["limit"] = limit
     if after is not None:
         params |= {"after_score": after[0], "after_id": after[1], "as_of": after[2]}
     return stmt, params
@@ -273,24 +213,6 @@ def _ranked_statement(
     )
 
 
-def _listed(
-    where: Callable[[], list[ColumnElement[bool]]],
-    shape: tuple[Any, ...],
-    sort: Sort,
-    after: Sequence[Any] | None,
-    limit: int,
-) -> tuple[Rendered, dict[str, Any]]:
-    def build() -> Select[Any]:
-        limited = _ordered(select(*_LIST_COLUMNS).where(*where()), sort, after)
-        # In the SQL text: a LIMIT parameter can turn a generic plan into a sort, and one
-        # rendered per execution (literal_execute) costs a pass over the SQL each time.
-        return limited.limit(literal_column(str(int(limit))))
-
-    nulls = after is not None and sort == "priority" and after[1] is None
-    stmt = _statement((shape, sort, after is None, nulls, limit), build)
-    return stmt, {} if after is None else _after_values(sort, after)
-
-
 async def list_page(
     db: AsyncConnection,
     seller_id: int,
@@ -306,21 +228,24 @@ async def list_page(
     """Rows as dicts (with `score` and `as_of` for relevance), ready for `InteractionSummary`.
     Relevance (`filters.q` required) ranks the newest `window.size` matches (SEARCH_WINDOW)."""
     relevance = sort == "relevance"
-
-    def where() -> list[ColumnElement[bool]]:
-        return conditions(seller_id, filters, user_id=user_id, now=now, relevance_window=relevance)
-
-    shape = filter_shape(filters)
+    where = conditions(seller_id, filters, user_id=user_id, now=now, relevance_window=relevance)
+    params: dict[str, Any] = {}
     if relevance:
+        assert filters.q is not None
         stmt, params = _ranked(
-            where, shape, after, seller_id=seller_id, now=now, window=window or SEARCH_WINDOW
-        )
+            where, after, q=filters.q, seller_id=seller_id, limit=limit, now=now,
+            window=window or SEARCH_WINDOW,
+        )  # fmt: skip
     else:
-        stmt, params = _listed(where, shape, sort, after, limit)
-    params |= filter_values(seller_id, filters, user_id=user_id, now=now)
-    params["limit"] = limit
-    # Driver rows: no ORM result machinery for plain columns.
-    result = await stmt.execute(db, params)
+        if after is not None:
+            where.append(_after(sort, after))
+        order, top = _ORDER[sort], _inline(limit)
+        stmt, params = TEMPLATES.get(
+            [*where, top],
+            lambda: select(*_LIST_COLUMNS).where(*where).order_by(*order).limit(top),
+            sort,
+        )
+    result = await db.execute(stmt, params)
     keys = list(result.keys())
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
@@ -375,12 +300,12 @@ async def user_in_seller(session: AsyncSession, seller_id: int, user_id: int) ->
     return found is not None
 
 
-# --- the card ------------------------------------------------------------------------------
+# --- product context (the card's, the drafts') ------------------------------------------------
 
 
 # The context builders take values or SQL expressions. Their selects correlate every table but
-# the one they read, so inside the card's statement they read the card's own row.
-def _recent_on_product(
+# the one they read, so inside the card's statement (app/cards) they read the card's own row.
+def recent_on_product(
     seller_id: Any, nm_id: Any, exclude_id: Any, per_channel: int = 5
 ) -> CompoundSelect[Any]:
     """The newest items of each channel on this product: three LIMIT scans, each an exact range
@@ -394,7 +319,7 @@ def _recent_on_product(
         .order_by(i.occurred_at.desc())
         .limit(per_channel)
         .correlate_except(i)
-        for channel in ("review", "question", "chat")
+        for channel in CHANNELS
     ]
     return union_all(*parts)
 
@@ -404,7 +329,7 @@ def _recent_on_product(
 INTENT_SAMPLE = 1000
 
 
-def _top_intents(seller_id: Any, nm_id: Any, since: Any, limit: int = 5) -> Select[Any]:
+def top_intents_query(seller_id: Any, nm_id: Any, since: Any, limit: int = 5) -> Select[Any]:
     """Typical complaints and questions: intents on this product (praise excluded)."""
     i = Interaction
     # The newest of all channels, merged from each channel's newest: index-only range scans of
@@ -444,7 +369,7 @@ def _top_intents(seller_id: Any, nm_id: Any, since: Any, limit: int = 5) -> Sele
     )
 
 
-def _last_replies(seller_id: Any, nm_id: Any, limit: int = 5) -> Select[Any]:
+def last_replies_query(seller_id: Any, nm_id: Any, limit: int = 5) -> Select[Any]:
     """The seller's latest answers on this product (reviews and questions carry them). Inside
     the card's statement it reads ix_interactions_seller_nm_answered, whose predicate it states:
     the product's newest items are mostly unanswered, thousands on a best-seller."""
@@ -466,88 +391,28 @@ def _last_replies(seller_id: Any, nm_id: Any, limit: int = 5) -> Select[Any]:
     )
 
 
+async def chat_messages(
+    session: AsyncSession, seller_id: int, interaction_id: int, *, limit: int
+) -> list[tuple[str, str | None]]:
+    """(direction, text) of a chat's newest `limit` messages, newest first."""
+    result = await session.execute(
+        select(ChatMessage.direction, ChatMessage.text)
+        .where(ChatMessage.seller_id == seller_id, ChatMessage.interaction_id == interaction_id)
+        .order_by(ChatMessage.sent_at.desc(), ChatMessage.id.desc())
+        .limit(limit)
+    )
+    return [(direction, text) for direction, text in result]
+
+
 async def top_intents(
     session: AsyncSession, seller_id: int, nm_id: int, since: datetime
 ) -> list[tuple[str, int]]:
-    result = await session.execute(_top_intents(seller_id, nm_id, since))
+    result = await session.execute(top_intents_query(seller_id, nm_id, since))
     return [(str(row[0]), int(row[1])) for row in result]
 
 
 async def last_replies(
     session: AsyncSession, seller_id: int, nm_id: int
 ) -> list[tuple[int, str, datetime, str]]:
-    result = await session.execute(_last_replies(seller_id, nm_id))
+    result = await session.execute(last_replies_query(seller_id, nm_id))
     return [(row[0], row[1], row[2], row[3]) for row in result.all()]
-
-
-def _json_rows(stmt: GenerativeSelect) -> ScalarSelect[Any]:
-    """The statement's rows as one JSON array ([] when none). The aggregate reads its subquery
-    in the subquery's order (ORDER BY and LIMIT keep it from being flattened)."""
-    rows = stmt.subquery()
-    aggregated = func.coalesce(func.json_agg(rows.table_valued()), sql_text("'[]'::json"))
-    return select(aggregated.cast(JSON)).scalar_subquery()
-
-
-def _read_columns(model: type[Any], schema: type[BaseModel]) -> list[ColumnElement[Any]]:
-    """The model's columns that the read schema shows, in the schema's order."""
-    table = model.__table__
-    return [table.c[name] for name in schema.model_fields if name in table.c]
-
-
-# The card's own columns: what `InteractionRead` shows (`sla_state` is computed).
-CARD_COLUMNS = tuple(name for name in InteractionRead.model_fields if name != "sla_state")
-MESSAGES_LIMIT = 500
-
-LinksQuery = Callable[[Any, Any], GenerativeSelect]
-
-
-def card_statement(links: LinksQuery) -> Precompiled:
-    """The whole card in one statement: the interaction's columns (no row when it is not the
-    seller's) and, as JSON arrays, its chat messages, links (`links(seller_id, id)` builds their
-    query), product context, last draft and latest outbox entry: six round trips otherwise.
-    The subqueries are correlated to the row (its id and product), each scoped to the seller too.
-    Built once; a card binds `seller_id`, `row_id` and `since`."""
-    seller_id = bindparam("seller_id", type_=BigInteger)
-    row_id = bindparam("row_id", type_=BigInteger)
-    since = bindparam("since", type_=TIMESTAMP(timezone=True))
-    card = Interaction.__table__.alias("card")
-    m, o = ChatMessage, OutboundReply
-    parts = {
-        "messages": select(*_read_columns(m, ChatMessageRead))
-        .where(m.seller_id == seller_id, m.interaction_id == card.c.id, card.c.channel == "chat")
-        .order_by(m.sent_at, m.id)
-        .limit(MESSAGES_LIMIT)
-        .correlate(card),
-        "links": links(seller_id, card.c.id),
-        "recent": _recent_on_product(seller_id, card.c.nm_id, card.c.id),
-        "top_intents": _top_intents(seller_id, card.c.nm_id, since),
-        "last_replies": _last_replies(seller_id, card.c.nm_id),
-        "draft": select(*_read_columns(Draft, DraftRead))
-        .where(Draft.seller_id == seller_id, Draft.interaction_id == card.c.id)
-        .correlate(card),
-        "outbox": select(*_read_columns(o, ReplyRead))
-        .where(o.seller_id == seller_id, o.interaction_id == card.c.id)
-        .order_by(o.id.desc())
-        .limit(1)
-        .correlate(card),
-    }
-    statement = select(
-        *(card.c[name] for name in CARD_COLUMNS),
-        *(_json_rows(query).label(name) for name, query in parts.items()),
-    ).where(card.c.id == row_id, card.c.seller_id == seller_id)
-    return Precompiled(statement, ("seller_id", "row_id", "since"))
-
-
-async def card(
-    db: AsyncConnection,
-    statement: Precompiled,
-    seller_id: int,
-    interaction_id: int,
-    since: datetime,
-) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]] | None:
-    """The interaction's columns and the card's JSON arrays by name; None when the interaction
-    is not the seller's."""
-    row = await statement.first(db, seller_id=seller_id, row_id=interaction_id, since=since)
-    if row is None:
-        return None
-    return {name: row.pop(name) for name in CARD_COLUMNS}, row

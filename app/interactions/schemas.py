@@ -3,14 +3,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from app.connectors.base import Channel
 from app.core.schemas import Id, Input, Schema
-from app.interactions.classify import INTENTS
+from app.interactions.classify import Intent
+from app.interactions.models import PriorityLevel, Status
 
-Channel = Literal["review", "question", "chat"]
-Status = Literal["open", "pending_reply", "responded", "closed"]
-PriorityLevel = Literal["urgent", "high", "normal", "low"]
 Source = Literal["wb_api", "ozon_api", "demo", "fallback"]
-Intent = Literal[INTENTS]  # type: ignore[valid-type]
 SlaState = Literal["overdue", "due_soon", "on_track", "none"]
 Sort = Literal["priority", "newest", "oldest", "relevance"]
 
@@ -102,42 +100,6 @@ class ChatMessageRead(Schema):
     text: str | None
     attachments: Any
     sent_at: datetime
-
-
-class ContextItem(Schema):
-    id: int
-    channel: str
-    occurred_at: datetime
-    status: str
-    rating: int | None
-    intent: str | None
-    text_preview: str
-
-
-class IntentCount(BaseModel):
-    intent: str
-    count: int
-
-
-class SellerReply(BaseModel):
-    interaction_id: int
-    channel: str
-    occurred_at: datetime
-    text: str
-
-
-class ProductContext(BaseModel):
-    nm_id: int | None
-    product_name: str | None
-    recent: dict[str, list[ContextItem]]
-    top_intents: list[IntentCount]
-    last_replies: list[SellerReply]
-
-
-class SlaInfo(BaseModel):
-    state: SlaState
-    due_at: datetime | None
-    minutes_left: int | None
 
 
 class InteractionUpdate(Input):

@@ -72,6 +72,8 @@ FINE_SHIFTS = (0, 2, 4)  # hour-bucket tiles of the fine range: 1, 4, 16 hours
 TAIL_GROUPS = (1, 1, 1, 4, 4, 4, 16, 16, 16)  # blocks per stage behind it: 63 blocks, 42 days
 
 Kind = Literal["buckets", "fine", "probe", "coarse", "blocks", "rest"]
+BUCKET_KINDS: tuple[Kind, ...] = ("buckets", "fine")  # stages over hour buckets
+BLOCK_KINDS: tuple[Kind, ...] = ("probe", "coarse", "blocks")  # stages over 16-hour blocks
 
 
 @dataclass(frozen=True)
@@ -152,9 +154,9 @@ def stage_params(stage_list: Sequence[Stage], window: Window) -> dict[str, Any]:
     """The bound values of `newest(kinds=[s.kind for s in stage_list])` for these stages."""
     params: dict[str, Any] = {"window": window.size, "common": window.common, "probe": window.probe}
     for n, stage in enumerate(stage_list):
-        if stage.kind in ("buckets", "fine"):
+        if stage.kind in BUCKET_KINDS:
             params[f"stage_{n}_buckets"] = stage.buckets
-        if stage.kind in ("probe", "coarse", "blocks"):
+        if stage.kind in BLOCK_KINDS:
             params[f"stage_{n}_first"], params[f"stage_{n}_last"] = stage.blocks
         if stage.before is not None:
             params[f"stage_{n}_before"] = stage.before
@@ -210,7 +212,7 @@ def newest(
     parts: list[Select[Any]] = []
     for n, kind in enumerate(kinds):
         stmt = select(*columns).where(*where, searchable)
-        if kind in ("buckets", "fine"):
+        if kind in BUCKET_KINDS:
             buckets = cast(_inline(f"stage_{n}_buckets", Text), TSQUERY)
             stmt = stmt.where(matches(query), matches(buckets))
         elif kind == "rest":

@@ -1,30 +1,30 @@
-"""The operator's inbox: list, counts, card, triage (each change recorded as an event)."""
+"""The operator's inbox: list, counts, triage (each change recorded as an event). The card is a
+read model over several domains (app/cards)."""
 
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.service import Principal
-from app.core.errors import AppError, NotFound
+from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import decode_cursor, encode_cursor
 from app.core.schemas import Id
 from app.interactions import repository
-from app.interactions.models import Interaction, InteractionEvent
+from app.interactions.events import record_events
+from app.interactions.models import Interaction
 from app.interactions.schemas import (
     Counts,
     InteractionFilters,
     InteractionListQuery,
+    InteractionPage,
     InteractionRead,
-    InteractionSummary,
     InteractionUpdate,
+    SlaState,
 )
-from app.links import service as links_service
 
-CONTEXT_DAYS = 180
-SUMMARY_FIELDS = tuple(InteractionSummary.model_fields)
+CONTEXT_DAYS = 180  # the product context's window (the card's, the drafts')
 # What `repository.cursor_values` writes after the sort's name, per sort: a cursor of another
 # sort order, or with a value out of its column's range, is an invalid cursor.
 _SmallInt = Annotated[int, Field(ge=-32768, le=32767)]
@@ -37,21 +37,30 @@ CURSORS: dict[str, TypeAdapter[tuple[Any, ...]]] = {
 }
 
 
-class InvalidFilter(AppError):
-    status_code = 422
-    code = "validation_error"
+class InvalidFilter(ValidationFailed):
+    """A filter, cursor or change that the caller's data does not allow."""
+
+
+def sla_state(needs_response: bool, due: datetime | None, now: datetime) -> SlaState:
+    """Where an interaction stands against its deadline (`repository.conditions` filters by it
+    in SQL with the same bounds)."""
+    if not needs_response or due is None:
+        return "none"
+    if due < now:
+        return "overdue"
+    return "due_soon" if due < now + repository.DUE_SOON else "on_track"
 
 
 def read(row: Interaction, now: datetime) -> InteractionRead:
     return InteractionRead.model_validate(row).model_copy(
-        update={"sla_state": repository.sla_state(row.needs_response, row.sla_due_at, now)}
+        update={"sla_state": sla_state(row.needs_response, row.sla_due_at, now)}
     )
 
 
 async def list_interactions(
     db: AsyncConnection, principal: Principal, params: InteractionListQuery
-) -> dict[str, Any]:
-    """A page shaped as `InteractionPage`: its rows hold exactly `InteractionSummary`'s fields."""
+) -> InteractionPage:
+    """A page of the inbox; `next_cursor` is null on the last one."""
     sort, limit = params.sort or ("relevance" if params.q else "priority"), params.limit
     if sort == "relevance" and not params.q:
         raise InvalidFilter("sort=relevance needs a search query q")
@@ -72,11 +81,9 @@ async def list_interactions(
     next_cursor = None
     if len(rows) > limit:
         next_cursor = encode_cursor([sort, *repository.cursor_values(rows[limit - 1], sort)])
-    items = []
     for row in rows[:limit]:
-        row["sla_state"] = repository.sla_state(row["needs_response"], row["sla_due_at"], now)
-        items.append({name: row[name] for name in SUMMARY_FIELDS})
-    return {"items": items, "next_cursor": next_cursor}
+        row["sla_state"] = sla_state(row["needs_response"], row["sla_due_at"], now)
+    return InteractionPage.model_validate({"items": rows[:limit], "next_cursor": next_cursor})
 
 
 async def count_interactions(
@@ -103,55 +110,28 @@ async def get_interaction(
     return row
 
 
-# The card in one statement; its links are the ones `links_for` shows.
-CARD = repository.card_statement(links_service.links_query)
+# --- what a draft reads (the card reads the same in its one statement: app/cards) ----------
 
 
-async def card(db: AsyncConnection, principal: Principal, interaction_id: int) -> dict[str, Any]:
-    """The card's parts, ready for `InteractionCard` (validated once, in the router)."""
-    now = datetime.now(UTC)
-    found = await repository.card(
-        db, CARD, principal.seller_id, interaction_id, now - timedelta(days=CONTEXT_DAYS)
-    )
-    if found is None:
-        raise NotFound("interaction not found")
-    row, extras = found
-    due = row["sla_due_at"]
-    state = repository.sla_state(row["needs_response"], due, now)
-    minutes_left = (
-        int((due - now).total_seconds() // 60) if due is not None and state != "none" else None
-    )
-    row["sla_state"] = state
-    return {
-        "interaction": row,
-        "messages": extras["messages"],
-        "context": product_context(row, extras),
-        "links": links_service.read_links(extras["links"]),
-        "sla": {"state": state, "due_at": due, "minutes_left": minutes_left},
-        "last_draft": next(iter(extras["draft"]), None),
-        "outbox": next(iter(extras["outbox"]), None),
-    }
+async def last_replies(
+    session: AsyncSession, seller_id: int, nm_id: int
+) -> list[tuple[int, str, datetime, str]]:
+    """The seller's latest answers on a product: (interaction id, channel, time, text)."""
+    return await repository.last_replies(session, seller_id, nm_id)
 
 
-def product_context(
-    row: Mapping[str, Any], extras: Mapping[str, list[dict[str, Any]]]
-) -> dict[str, Any]:
-    grouped: dict[str, list[dict[str, Any]]] = {"review": [], "question": [], "chat": []}
-    for item in extras["recent"]:
-        item["text_preview"] = (item["text"] or item["cons"] or item["pros"] or "")[:160]
-        grouped[item["channel"]].append(item)
-    for items in grouped.values():  # JSON keeps no order: newest first again
-        items.sort(key=lambda item: (item["occurred_at"], item["id"]), reverse=True)
-    names = (item["product_name"] for item in extras["recent"] if item["product_name"])
-    return {
-        "nm_id": row["nm_id"],
-        "product_name": row["product_name"] or next(names, None),
-        "recent": grouped if row["nm_id"] is not None else {},
-        "top_intents": sorted(extras["top_intents"], key=lambda i: (-i["count"], i["intent"])),
-        "last_replies": sorted(
-            extras["last_replies"], key=lambda r: r["occurred_at"], reverse=True
-        ),
-    }
+async def top_intents(
+    session: AsyncSession, seller_id: int, nm_id: int, since: datetime
+) -> list[tuple[str, int]]:
+    """The product's typical complaints and questions since `since`: (intent, count)."""
+    return await repository.top_intents(session, seller_id, nm_id, since)
+
+
+async def chat_messages(
+    session: AsyncSession, seller_id: int, interaction_id: int, *, limit: int
+) -> list[tuple[str, str | None]]:
+    """(direction, text) of a chat's newest `limit` messages, newest first."""
+    return await repository.chat_messages(session, seller_id, interaction_id, limit=limit)
 
 
 # --- triage ------------------------------------------------------------------------------
@@ -217,13 +197,10 @@ def _apply(
     if "is_read" in sent and changes.is_read != row.is_read:
         events.append(("marked_read" if changes.is_read else "marked_unread", {}))
         row.is_read = bool(changes.is_read)
-    for kind, payload in events:
-        session.add(
-            InteractionEvent(
-                seller_id=row.seller_id,
-                interaction_id=row.id,
-                kind=kind,
-                actor_user_id=principal.user_id,
-                payload=payload,
-            )
-        )
+    record_events(
+        session,
+        seller_id=row.seller_id,
+        interaction_id=row.id,
+        actor_user_id=principal.user_id,
+        events=events,
+    )

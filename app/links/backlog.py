@@ -15,9 +15,10 @@ from typing import Literal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core import locks
 from app.core.db import transaction
+from app.interactions.models import CHANNELS
 from app.links import repository, service
-from app.sync import service as sync_service
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,13 @@ async def _may_drain(
     redis: Redis, seller_id: int, oldest: datetime, now: datetime | None = None
 ) -> bool:
     waited = (now or datetime.now(UTC)) - oldest
-    return waited >= SYNC_WAIT_LIMIT or not await sync_service.is_syncing(redis, seller_id)
+    return waited >= SYNC_WAIT_LIMIT or not await _syncing(redis, seller_id)
+
+
+async def _syncing(redis: Redis, seller_id: int) -> bool:
+    """Whether a sync of this seller runs now (its lock is held: a dead worker's expires)."""
+    keys = (locks.sync_key(seller_id, channel) for channel in CHANNELS)
+    return bool(await redis.exists(*keys))
 
 
 async def _due(maker: async_sessionmaker[AsyncSession], redis: Redis, seller_id: int) -> bool:

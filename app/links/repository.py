@@ -8,7 +8,7 @@ source are kept (window function) and written in both directions.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,21 +21,19 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    extract,
     func,
     literal,
     or_,
     select,
     text,
     tuple_,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.interactions.models import Interaction, LinkCandidate
-from app.links.models import link_backlog
+from app.interactions.models import Interaction
+from app.links.models import LinkCandidate, link_backlog
 
 PREVIEW_CHARS = 160
 
@@ -266,8 +264,9 @@ async def id_batches_after(
     return list((await session.execute(stmt)).all())
 
 
-def _preview() -> ColumnElement[str]:
-    i = Interaction
+def text_preview(i: Any = Interaction) -> ColumnElement[str]:
+    """An interaction's text as lists of links show it: its text, else pros, else cons (`i`: the
+    model or an alias of its table)."""
     body = func.coalesce(func.nullif(i.text, ""), func.nullif(i.pros, ""), i.cons, "")
     return func.left(body, PREVIEW_CHARS)
 
@@ -284,7 +283,7 @@ def links_query(
             lc.target_id,
             t.channel.label("target_channel"),
             t.occurred_at.label("target_occurred_at"),
-            _preview().label("target_text_preview"),
+            text_preview().label("target_text_preview"),
             lc.level,
             lc.deterministic,
             lc.confidence,
@@ -305,102 +304,6 @@ async def links_of(
 ) -> list[RowMapping]:
     result = await session.execute(links_query(seller_id, interaction_id, bands, limit))
     return list(result.mappings().all())
-
-
-# -- timeline -------------------------------------------------------------------------------
-
-
-def _timeline_columns() -> list[Any]:
-    i = Interaction
-    return [
-        i.id,
-        i.channel,
-        i.occurred_at,
-        i.status,
-        i.rating,
-        _preview().label("text_preview"),
-        i.customer_name,
-        i.customer_id,
-        i.order_id,
-        i.nm_id,
-    ]
-
-
-async def get_for_timeline(
-    session: AsyncSession, seller_id: int, interaction_id: int
-) -> AnyRow | None:
-    i = Interaction
-    stmt = select(*_timeline_columns()).where(i.seller_id == seller_id, i.id == interaction_id)
-    return (await session.execute(stmt)).one_or_none()
-
-
-async def nearest(
-    session: AsyncSession,
-    seller_id: int,
-    x: AnyRow,
-    condition: ColumnElement[bool],
-    limit: int,
-    window: timedelta | None = None,
-) -> list[AnyRow]:
-    """Up to `limit` interactions matching `condition`, nearest to `x` in time, `x` excluded.
-
-    Read as two index-ordered halves (before and after `x`), each at most `limit` long, so a
-    busy product costs `2 * limit` rows, not its whole window.
-    """
-    i = Interaction
-    base = [i.seller_id == seller_id, i.id != x.id, condition]
-    before = [i.occurred_at <= x.occurred_at]
-    after = [i.occurred_at > x.occurred_at]
-    if window is not None:
-        before.append(i.occurred_at >= x.occurred_at - window)
-        after.append(i.occurred_at <= x.occurred_at + window)
-    cols = _timeline_columns()
-    halves = union_all(
-        select(*cols)
-        .where(*base, *before)
-        .order_by(i.occurred_at.desc(), i.id.desc())
-        .limit(limit),
-        select(*cols).where(*base, *after).order_by(i.occurred_at, i.id).limit(limit),
-    ).subquery()
-    distance = func.abs(extract("epoch", halves.c.occurred_at - literal(x.occurred_at)))
-    stmt = select(halves).order_by(distance, halves.c.id).limit(limit)
-    return list((await session.execute(stmt)).all())
-
-
-def same_customer_order(x: AnyRow) -> ColumnElement[bool]:
-    return and_(same_customer(x), Interaction.order_id == str(x.order_id))
-
-
-def same_customer(x: AnyRow) -> ColumnElement[bool]:
-    return Interaction.customer_id == str(x.customer_id)
-
-
-def same_product(x: AnyRow) -> ColumnElement[bool]:
-    return Interaction.nm_id == int(x.nm_id)
-
-
-async def linked_for_timeline(
-    session: AsyncSession, seller_id: int, interaction_id: int, bands: Sequence[str]
-) -> list[AnyRow]:
-    """Stored links of `interaction_id` in `bands`, with the target's timeline columns."""
-    lc, i = LinkCandidate, Interaction
-    stmt = (
-        select(
-            *_timeline_columns(),
-            lc.level,
-            lc.deterministic,
-            lc.confidence,
-            lc.match_reason,
-        )
-        .join(lc, and_(lc.target_id == i.id, lc.seller_id == i.seller_id))
-        .where(
-            lc.seller_id == seller_id,
-            i.seller_id == seller_id,
-            lc.source_id == interaction_id,
-            lc.band.in_(bands),
-        )
-    )
-    return list((await session.execute(stmt)).all())
 
 
 # -- backlog --------------------------------------------------------------------------------

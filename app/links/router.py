@@ -1,4 +1,4 @@
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
@@ -7,12 +7,12 @@ from app.core.deps import SessionDep
 from app.core.errors import ERROR_RESPONSES, too_many_items
 from app.core.schemas import Id, Page
 from app.links import service
+from app.links.models import Band
 from app.links.schemas import (
     MAX_RECOMPUTE_IDS,
     LinkRead,
     RecomputeQueued,
     RecomputeRequest,
-    Timeline,
 )
 
 router = APIRouter(tags=["links"], responses=ERROR_RESPONSES)
@@ -23,22 +23,14 @@ async def list_links(
     interaction_id: Id,
     principal: CurrentPrincipal,
     session: SessionDep,
-    min_band: Literal["high", "medium", "low"] = "medium",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    min_band: Band = service.SHOWN_MIN_BAND,
+    limit: Annotated[int, Query(ge=1, le=100)] = service.SHOWN_LIMIT,
 ) -> Page[LinkRead]:
     """Stored links with confidence, signals and `action_mode` (low band: analytics only)."""
-    links = await service.get_links(
-        session, principal.seller_id, interaction_id, min_band=min_band, limit=limit
+    links = await service.links_for(
+        session, principal.seller_id, interaction_id, min_band=min_band, limit=limit, or_404=True
     )
     return Page[LinkRead](items=links, next_cursor=None)
-
-
-@router.get("/interactions/{interaction_id}/timeline", response_model=Timeline)
-async def read_timeline(
-    interaction_id: Id, principal: CurrentPrincipal, session: SessionDep
-) -> Timeline:
-    """The thread across channels: scope customer+order, customer, product or single."""
-    return await service.timeline(session, principal.seller_id, interaction_id)
 
 
 @router.post(

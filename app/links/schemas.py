@@ -4,11 +4,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.core.schemas import Id, Input, Schema
+from app.links.models import Band, Level
 
-Band = Literal["high", "medium", "low"]
-Level = Literal["A", "B", "C"]
 ActionMode = Literal["auto_allowed", "assist_only"]
-Scope = Literal["customer_order", "customer", "product", "single"]
 
 MAX_RECOMPUTE_IDS = 5000
 
@@ -27,34 +25,6 @@ class LinkRead(Schema):
     match_reason: str
     signals: dict[str, Any]
     action_mode: ActionMode
-
-
-class TimelineInteraction(Schema):
-    id: int
-    channel: str
-    occurred_at: datetime
-    status: str
-    rating: int | None
-    text_preview: str
-    customer_name: str | None
-
-
-class TimelineItem(Schema):
-    interaction: TimelineInteraction
-    match_reason: str
-    confidence: float
-    action_mode: ActionMode
-    level: Level | None  # null for the interaction itself
-    deterministic: bool
-
-
-class Timeline(Schema):
-    interaction_id: int
-    scope: Scope
-    items: list[TimelineItem]
-    truncated: bool = Field(
-        description="the scope had more related items than the timeline shows (nearest kept)"
-    )
 
 
 class RecomputeRequest(Input):

@@ -6,29 +6,22 @@
   never deterministic whatever its score, and a name is only a weak signal (0.10) — a name
   match alone never makes a candidate, and with the product it stays in the low band.
 - Level A, deterministic product context (same product within ±30 days): computed on read for
-  the timeline, never stored pairwise.
+  the timeline (app/cards), never stored pairwise.
 
 Auto-actions are allowed only on deterministic links with confidence ≥ 0.85 (product.md §5).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
 from app.links import repository
-from app.links.schemas import (
-    ActionMode,
-    Band,
-    Level,
-    LinkRead,
-    Timeline,
-    TimelineInteraction,
-    TimelineItem,
-)
+from app.links.models import Band, Level
+from app.links.schemas import ActionMode, LinkRead
 from app.worker import enqueue
 
 RECOMPUTE_TASK = "links.recompute"
@@ -55,9 +48,8 @@ PRODUCT_WINDOW = timedelta(days=30)
 
 MAX_PER_SOURCE = 20  # best candidates kept per source (then mirrored)
 BATCH = 2000  # sources per scoring statement
-TIMELINE_LIMIT = 50  # related items per timeline scope, nearest in time
 
-BANDS_AT_LEAST: dict[str, tuple[Band, ...]] = {
+BANDS_AT_LEAST: dict[Band, tuple[Band, ...]] = {
     "high": ("high",),
     "medium": ("high", "medium"),
     "low": ("high", "medium", "low"),
@@ -208,11 +200,15 @@ async def links_for(
     seller_id: int,
     interaction_id: int,
     *,
-    min_band: Literal["high", "medium", "low"] = SHOWN_MIN_BAND,
+    min_band: Band = SHOWN_MIN_BAND,
     limit: int = SHOWN_LIMIT,
+    or_404: bool = False,
 ) -> list[LinkRead]:
     """Stored links of an interaction, deterministic first, then by confidence. The low band
-    (analytics only) is left out unless `min_band="low"`. Another seller's id gives []."""
+    (analytics only) is left out unless `min_band="low"`. Another seller's id gives [] (with
+    `or_404`, NotFound)."""
+    if or_404 and not await repository.existing_ids(session, seller_id, [interaction_id]):
+        raise NotFound("interaction not found")
     rows = await repository.links_of(
         session, seller_id, interaction_id, BANDS_AT_LEAST[min_band], limit
     )
@@ -245,100 +241,3 @@ def read_links(rows: Iterable[Mapping[Any, Any]]) -> list[LinkRead]:
         )
         for r in rows
     ]
-
-
-async def get_links(
-    session: AsyncSession,
-    seller_id: int,
-    interaction_id: int,
-    *,
-    min_band: Literal["high", "medium", "low"] = "medium",
-    limit: int = 20,
-) -> list[LinkRead]:
-    """`links_for`, answering 404 when the interaction is not the seller's."""
-    if not await repository.existing_ids(session, seller_id, [interaction_id]):
-        raise NotFound("interaction not found")
-    return await links_for(session, seller_id, interaction_id, min_band=min_band, limit=limit)
-
-
-# -- timeline --------------------------------------------------------------------------------
-
-# When one interaction is related in several ways, the most specific relation is shown.
-_PRECEDENCE = {"self": 0, "B": 1, "C": 2, "A": 3}
-
-
-def _item(
-    row: Any, match_reason: str, level: Level | None, deterministic: bool, confidence: float
-) -> TimelineItem:
-    return TimelineItem(
-        interaction=TimelineInteraction(
-            id=row.id,
-            channel=row.channel,
-            occurred_at=row.occurred_at,
-            status=row.status,
-            rating=row.rating,
-            text_preview=row.text_preview,
-            customer_name=row.customer_name,
-        ),
-        match_reason=match_reason,
-        confidence=confidence,
-        action_mode=action_mode(level, deterministic, confidence),
-        level=level,
-        deterministic=deterministic,
-    )
-
-
-async def timeline(session: AsyncSession, seller_id: int, interaction_id: int) -> Timeline:
-    """The thread across channels around one interaction.
-
-    Scope, the first that has other interactions: customer+order, customer, product (±30 days),
-    else the interaction alone; at most `TIMELINE_LIMIT` of them, nearest in time. Stored links
-    in the medium and high bands are merged in (the low band never shows).
-    """
-    x = await repository.get_for_timeline(session, seller_id, interaction_id)
-    if x is None:
-        raise NotFound("interaction not found")
-    fetch = TIMELINE_LIMIT + 1  # one more tells whether the scope was cut
-    scope: Literal["customer_order", "customer", "product", "single"] = "single"
-    related: list[Any] = []
-    level: Level
-    reason, level, confidence = "", "A", PRODUCT_CONFIDENCE
-    if x.customer_id is not None and x.order_id is not None:
-        related = await repository.nearest(
-            session, seller_id, x, repository.same_customer_order(x), fetch
-        )
-        scope, reason, level, confidence = "customer_order", "same_customer_order", "B", 1.0
-    if not related and x.customer_id is not None:
-        related = await repository.nearest(
-            session, seller_id, x, repository.same_customer(x), fetch
-        )
-        scope, reason, level, confidence = "customer", "same_customer", "B", CUSTOMER
-    if not related and x.nm_id is not None:
-        related = await repository.nearest(
-            session, seller_id, x, repository.same_product(x), fetch, PRODUCT_WINDOW
-        )
-        scope, reason, level, confidence = "product", "same_product", "A", PRODUCT_CONFIDENCE
-    if not related:
-        scope = "single"
-    truncated = len(related) > TIMELINE_LIMIT
-
-    chosen: dict[int, tuple[tuple[int, float], TimelineItem]] = {}
-
-    def offer(item: TimelineItem) -> None:
-        key = (_PRECEDENCE[item.level or "self"], -item.confidence)
-        current = chosen.get(item.interaction.id)
-        if current is None or key < current[0]:
-            chosen[item.interaction.id] = (key, item)
-
-    offer(_item(x, "self", None, True, 1.0))
-    for row in related[:TIMELINE_LIMIT]:
-        offer(_item(row, reason, level, True, confidence))
-    for row in await repository.linked_for_timeline(
-        session, seller_id, x.id, BANDS_AT_LEAST["medium"]
-    ):
-        offer(_item(row, row.match_reason, row.level, row.deterministic, float(row.confidence)))
-    items = sorted(
-        (item for _, item in chosen.values()),
-        key=lambda item: (item.interaction.occurred_at, item.interaction.id),
-    )
-    return Timeline(interaction_id=x.id, scope=scope, items=items, truncated=truncated)

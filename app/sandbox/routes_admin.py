@@ -204,6 +204,11 @@ async def malformed(request: Request, seller_id: str) -> Response:
 # --- limits, faults, clock ------------------------------------------------------------------------
 
 
+def _override_view(override: bool, settings: BaseModel) -> dict[str, Any]:
+    """A seller's limits or faults: whether they are its own (else the global ones) and them."""
+    return {"override": override, **settings.model_dump()}
+
+
 @router.get("/rate-limits")
 async def get_rate_limits(request: Request) -> Response:
     return respond(_sandbox(request).rate_limits.model_dump())
@@ -218,15 +223,13 @@ async def put_rate_limits(request: Request, limits: RateLimits) -> Response:
 @router.get("/sellers/{seller_id}/rate-limits")
 async def get_seller_rate_limits(request: Request, seller_id: str) -> Response:
     sandbox, seller = _sandbox(request), _seller(request, seller_id)
-    return respond(
-        {"override": seller.rate_limits is not None, **sandbox.limits_for(seller).model_dump()}
-    )
+    return respond(_override_view(seller.rate_limits is not None, sandbox.limits_for(seller)))
 
 
 @router.put("/sellers/{seller_id}/rate-limits")
 async def put_seller_rate_limits(request: Request, seller_id: str, limits: RateLimits) -> Response:
     _sandbox(request).set_seller_limits(_seller(request, seller_id), limits)
-    return respond({"override": True, **limits.model_dump()})
+    return respond(_override_view(True, limits))
 
 
 @router.delete("/sellers/{seller_id}/rate-limits")
@@ -250,15 +253,13 @@ async def put_faults(request: Request, settings: FaultSettings) -> Response:
 @router.get("/sellers/{seller_id}/faults")
 async def get_seller_faults(request: Request, seller_id: str) -> Response:
     sandbox, seller = _sandbox(request), _seller(request, seller_id)
-    return respond(
-        {"override": seller.faults is not None, **sandbox.faults_for(seller).settings.model_dump()}
-    )
+    return respond(_override_view(seller.faults is not None, sandbox.faults_for(seller).settings))
 
 
 @router.put("/sellers/{seller_id}/faults")
 async def put_seller_faults(request: Request, seller_id: str, settings: FaultSettings) -> Response:
     _sandbox(request).set_seller_faults(_seller(request, seller_id), settings)
-    return respond({"override": True, **settings.model_dump()})
+    return respond(_override_view(True, settings))
 
 
 @router.delete("/sellers/{seller_id}/faults")

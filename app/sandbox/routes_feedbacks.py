@@ -1,5 +1,6 @@
 """feedbacks-api: reviews and questions (wb-api.md §1)."""
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,6 +19,7 @@ router = APIRouter(tags=["feedbacks-api"])
 REVIEWS_TAKE_MAX = 5000
 REVIEWS_SKIP_MAX = 199_990
 QUESTIONS_WINDOW_MAX = 10_000
+_KEYS = {"review": "feedbacks", "question": "questions"}  # a list's items, by channel
 
 
 def _context(request: Request) -> tuple[Seller, float, FaultState]:
@@ -36,9 +38,13 @@ def _has_new(feed: Feed, since: float) -> bool:
     return feed.count(False, lo, hi) > viewed
 
 
-def _unanswered_counts(feed: Feed, now: float) -> dict[str, int]:
+def _unanswered_counts(request: Request, channel: str) -> Response:
+    seller, now, _ = _context(request)
+    feed = seller.feed(channel)
     today = feed.window(int(msk_day_start(now)), None)
-    return {"countUnanswered": feed.count(False), "countUnansweredToday": feed.count(False, *today)}
+    return feedbacks_ok(
+        {"countUnanswered": feed.count(False), "countUnansweredToday": feed.count(False, *today)}
+    )
 
 
 def _window(request: Request, feed: Feed) -> tuple[int, int]:
@@ -47,7 +53,9 @@ def _window(request: Request, feed: Feed) -> tuple[int, int]:
     return feed.window(date_from, date_to)
 
 
-def _count(request: Request, feed: Feed) -> Response:
+def _count(request: Request, channel: str) -> Response:
+    seller, _, _ = _context(request)
+    feed = seller.feed(channel)
     window = _window(request, feed)
     answered = params.optional_bool(request.query_params, "isAnswered")
     return feedbacks_ok(feed.count(True if answered is None else answered, *window))
@@ -71,6 +79,43 @@ def _page(
     return render.feed_page(seller, channel, indexes, now, faults)
 
 
+def _listing(
+    request: Request, channel: str, take_max: int, skip_max: int, window_max: int | None = None
+) -> Response:
+    """A list of reviews or questions with the feed's counts (`window_max`: a cap on take+skip)."""
+    seller, _, _ = _context(request)
+    query = request.query_params
+    answered = params.required_bool(query, "isAnswered")
+    take = params.capped(params.required_int(query, "take", 1), "take", take_max)
+    skip = params.capped(params.required_int(query, "skip"), "skip", skip_max)
+    if window_max is not None and take + skip > window_max:
+        raise FeedbacksError(f"Сумма take и skip не может быть больше {window_max}")
+    items = _page(request, seller, channel, answered, take, skip)
+    feed = seller.feed(channel)
+    return feedbacks_ok(
+        {
+            "countUnanswered": feed.count(False),
+            "countArchive": feed.count(True),
+            _KEYS[channel]: items,
+        }
+    )
+
+
+def _one(
+    request: Request,
+    channel: str,
+    rendered: Callable[[Seller, int, float], dict[str, Any]],
+    not_found: str,
+) -> Response:
+    """One review or question by its id."""
+    seller, now, _ = _context(request)
+    external_id = params.item_id(request.query_params.get("id"))
+    index = seller.feed(channel).index_of(external_id)
+    if index is None:
+        raise FeedbacksError(not_found, 422)
+    return feedbacks_ok(rendered(seller, index, now))
+
+
 # --- reviews --------------------------------------------------------------------------------------
 
 
@@ -87,28 +132,17 @@ async def new_feedbacks_questions(request: Request) -> Response:
 
 @router.get("/api/v1/feedbacks/count-unanswered")
 async def feedbacks_count_unanswered(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    return feedbacks_ok(_unanswered_counts(seller.reviews, now))
+    return _unanswered_counts(request, "review")
 
 
 @router.get("/api/v1/feedbacks/count")
 async def feedbacks_count(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    return _count(request, seller.reviews)
+    return _count(request, "review")
 
 
 @router.get("/api/v1/feedbacks")
 async def feedbacks(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    query = request.query_params
-    answered = params.required_bool(query, "isAnswered")
-    take = params.capped(params.required_int(query, "take", 1), "take", REVIEWS_TAKE_MAX)
-    skip = params.capped(params.required_int(query, "skip"), "skip", REVIEWS_SKIP_MAX)
-    items = _page(request, seller, "review", answered, take, skip)
-    feed = seller.reviews
-    return feedbacks_ok(
-        {"countUnanswered": feed.count(False), "countArchive": feed.count(True), "feedbacks": items}
-    )
+    return _listing(request, "review", REVIEWS_TAKE_MAX, REVIEWS_SKIP_MAX)
 
 
 @router.get("/api/v1/feedbacks/archive")
@@ -123,12 +157,7 @@ async def feedbacks_archive(request: Request) -> Response:
 
 @router.get("/api/v1/feedback")
 async def feedback(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    external_id = params.item_id(request.query_params.get("id"))
-    index = seller.reviews.index_of(external_id)
-    if index is None:
-        raise FeedbacksError("Невозможно получить отзыв по id", 422)
-    return feedbacks_ok(render.review(seller, index, now))
+    return _one(request, "review", render.review, "Невозможно получить отзыв по id")
 
 
 async def _review_answer_body(request: Request, seller: Seller) -> tuple[str, str, int | None]:
@@ -168,40 +197,24 @@ async def edit_feedback_answer(request: Request) -> Response:
 
 @router.get("/api/v1/questions/count-unanswered")
 async def questions_count_unanswered(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    return feedbacks_ok(_unanswered_counts(seller.questions, now))
+    return _unanswered_counts(request, "question")
 
 
 @router.get("/api/v1/questions/count")
 async def questions_count(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    return _count(request, seller.questions)
+    return _count(request, "question")
 
 
 @router.get("/api/v1/questions")
 async def questions(request: Request) -> Response:
-    seller, _, _ = _context(request)
-    query = request.query_params
-    answered = params.required_bool(query, "isAnswered")
-    take = params.capped(params.required_int(query, "take", 1), "take", QUESTIONS_WINDOW_MAX)
-    skip = params.capped(params.required_int(query, "skip"), "skip", QUESTIONS_WINDOW_MAX)
-    if take + skip > QUESTIONS_WINDOW_MAX:
-        raise FeedbacksError(f"Сумма take и skip не может быть больше {QUESTIONS_WINDOW_MAX}")
-    items = _page(request, seller, "question", answered, take, skip)
-    feed = seller.questions
-    return feedbacks_ok(
-        {"countUnanswered": feed.count(False), "countArchive": feed.count(True), "questions": items}
+    return _listing(
+        request, "question", QUESTIONS_WINDOW_MAX, QUESTIONS_WINDOW_MAX, QUESTIONS_WINDOW_MAX
     )
 
 
 @router.get("/api/v1/question")
 async def question(request: Request) -> Response:
-    seller, now, _ = _context(request)
-    external_id = params.item_id(request.query_params.get("id"))
-    index = seller.questions.index_of(external_id)
-    if index is None:
-        raise FeedbacksError("Невозможно получить вопрос по id", 422)
-    return feedbacks_ok(render.question(seller, index, now))
+    return _one(request, "question", render.question, "Невозможно получить вопрос по id")
 
 
 @router.patch("/api/v1/questions")

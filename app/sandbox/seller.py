@@ -109,19 +109,15 @@ class Seller:
         if channel == "chat":
             return self._add_chat_messages(count, now) if existing else self._add_chats(count, now)
         feed = self.feed(channel)
-        ids = []
-        for _ in range(count):
-            product = _weighted_product(self.catalog, feed.key, len(feed))
-            ids.append(feed.external_id(feed.append(now, product)))
-        return ids
+        return [feed.external_id(feed.append(now, self._product_for(feed))) for _ in range(count)]
 
     def _add_chats(self, count: int, now: float) -> list[str]:
         chats = self.chats
-        ids = []
-        for _ in range(count):
-            product = _weighted_product(self.catalog, chats.key, len(chats))
-            ids.append(chats.chat_id(chats.open_chat(product, now)))
-        return ids
+        return [chats.chat_id(chats.open_chat(self._product_for(chats), now)) for _ in range(count)]
+
+    def _product_for(self, items: Feed | Chats) -> int:
+        """The product of the next item of `items`."""
+        return _weighted_product(self.catalog, items.key, len(items))
 
     def _add_chat_messages(self, count: int, now: float) -> list[str]:
         """Buyers write again in existing chats (a new chat when there is none yet)."""

@@ -102,9 +102,9 @@ class Feed:
             return []
         if desc:
             start = _kth_match(self.answered, needle, lo, hi, total - 1 - skip)
-            return _collect_backward(self.answered, needle, lo, start + 1, take)
+            return _collect(self.answered, needle, lo, start + 1, take, desc=True)
         start = _kth_match(self.answered, needle, lo, hi, skip)
-        return _collect_forward(self.answered, needle, start, hi, take)
+        return _collect(self.answered, needle, start, hi, take, desc=False)
 
     def _select_product(
         self, answered: bool, lo: int, hi: int, product: int, desc: bool, skip: int, take: int
@@ -207,27 +207,20 @@ def _kth_match(flags: bytearray, needle: bytes, lo: int, hi: int, k: int) -> int
     return a
 
 
-def _collect_forward(flags: bytearray, needle: bytes, start: int, hi: int, take: int) -> list[int]:
+def _collect(flags: bytearray, needle: bytes, lo: int, hi: int, take: int, desc: bool) -> list[int]:
+    """Positions of the first `take` bytes equal to needle in flags[lo:hi], from `lo` up (from
+    `hi` down when `desc`)."""
     found: list[int] = []
-    find = flags.find
+    find = flags.rfind if desc else flags.find
     while len(found) < take:
-        j = find(needle, start, hi)
+        j = find(needle, lo, hi)
         if j < 0:
             break
         found.append(j)
-        start = j + 1
-    return found
-
-
-def _collect_backward(flags: bytearray, needle: bytes, lo: int, end: int, take: int) -> list[int]:
-    found: list[int] = []
-    rfind = flags.rfind
-    while len(found) < take:
-        j = rfind(needle, lo, end)
-        if j < 0:
-            break
-        found.append(j)
-        end = j
+        if desc:
+            hi = j
+        else:
+            lo = j + 1
     return found
 
 

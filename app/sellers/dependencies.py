@@ -3,9 +3,10 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
+from app.connectors.base import Environment
 from app.core.deps import EgressDep, SettingsDep
 from app.core.security import SecretBox
-from app.sellers.marketplace import TokenChecker
+from app.sellers.service import TokenChecker
 
 
 async def get_secret_box(request: Request) -> SecretBox:
@@ -16,13 +17,13 @@ async def get_secret_box(request: Request) -> SecretBox:
 async def get_token_checker(
     request: Request, settings: SettingsDep, policy: EgressDep
 ) -> TokenChecker:
-    """Pings `WB_FEEDBACKS_BASE_URL` under the outbound policy; through
+    """Checks tokens with the marketplace's connector under the outbound policy; through
     `app.state.marketplace_transport` when one is set (tests: the in-process sandbox), else over
     the network."""
     transport: httpx.AsyncBaseTransport | None = getattr(
         request.app.state, "marketplace_transport", None
     )
-    return TokenChecker(settings.wb_feedbacks_base_url, policy, transport)
+    return TokenChecker(Environment(settings, policy, transport))
 
 
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

@@ -1,6 +1,16 @@
 """Errors of the sellers domain. None of them ever carries a marketplace token."""
 
-from app.core.errors import AppError
+from app.connectors.base import ConnectorError
+from app.core.errors import AppError, ValidationFailed
+
+
+class NoAccount(ConnectorError):
+    """A marketplace call for a seller without an active account on that marketplace."""
+
+
+class AccountPaused(ConnectorError):
+    """The account needs re-authorisation: nothing is sent with its token until it is rotated or
+    a check succeeds."""
 
 
 class MarketplaceTokenRejected(AppError):
@@ -58,10 +68,7 @@ class DraftUrlRefused(AppError):
     code = "refused_by_policy"
 
 
-class SettingsInvalid(AppError):
+class SettingsInvalid(ValidationFailed):
     """The settings a PATCH would leave are inconsistent (e.g. openai_compat without a model).
 
-    Same code and details shape as a payload validation error."""
-
-    status_code = 422
-    code = "validation_error"
+    Same details shape as a payload validation error."""

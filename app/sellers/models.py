@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -24,7 +24,8 @@ SYNC_STATUSES = ("idle", "running", "ok", "error")
 # active: the token works as far as we know. needs_reauth: the marketplace refused it (401/403)
 # on a call that needs it; syncs and reply sends for the account pause until the token is
 # rotated or a check succeeds (app/sellers/reauth.py).
-ACCOUNT_STATUSES = ("active", "needs_reauth")
+AccountStatus = Literal["active", "needs_reauth"]
+ACCOUNT_STATUSES: tuple[AccountStatus, ...] = get_args(AccountStatus)
 ACCOUNT_EVENT_KINDS = ("needs_reauth", "reauthorised")
 # What noticed the change: a sync run, a reply send, a token check, a token rotation.
 ACCOUNT_EVENT_SOURCES = ("sync", "reply", "check", "rotation")
@@ -104,6 +105,10 @@ class AccountEvent(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+# How long (minutes) an item waits `pending_reply` for the marketplace to show a reply we sent.
+DEFAULT_REPLY_PENDING_WINDOW = 180
+
+
 class SellerSettings(TimestampMixin, Base):
     """Typed per-seller settings (one row per seller), not loose key/value rows."""
 
@@ -120,7 +125,9 @@ class SellerSettings(TimestampMixin, Base):
     )
     sync_interval_minutes: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     reply_pending_window_minutes: Mapped[int] = mapped_column(
-        Integer, default=180, server_default="180"
+        Integer,
+        default=DEFAULT_REPLY_PENDING_WINDOW,
+        server_default=str(DEFAULT_REPLY_PENDING_WINDOW),
     )
     # {"review": {"default": 1440, "by_intent": {...}}, ...} in minutes, validated by the API.
     sla_targets: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

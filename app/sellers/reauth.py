@@ -6,21 +6,37 @@ it is there the beat skips the seller, sync-now and new replies answer 409 `need
 and queued replies wait without an attempt being counted (`dispatch.sender`).
 
 Rotating the token, or a check that succeeds, makes the account active again; this module then
-resumes what waited: the seller's waiting replies become due at once (the sweeper sends them)
-and a sync of every channel is queued. It sits apart from `sellers.service` because it reaches
-into the sync and dispatch domains, which themselves call `sellers.service`.
+resumes what waited, in the same transaction: every hook registered with `on_resume` runs (the
+dispatch makes the seller's waiting replies due at once, the sync queues a sync of every
+channel). The domains that pause work register their own hook, so sellers imports none of them
+(they import sellers). A hook is registered when its module is imported: the API imports every
+domain's router, and through it that domain's service.
 """
 
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import SecretBox
-from app.dispatch import repository as dispatch_repository
 from app.sellers import service as sellers_service
-from app.sellers.marketplace import TokenChecker
 from app.sellers.models import MarketplaceAccount
-from app.sync import service as sync_service
+from app.sellers.service import TokenChecker
+
+ResumeHook = Callable[[AsyncSession, MarketplaceAccount], Awaitable[None]]
+
+_resume_hooks: dict[str, ResumeHook] = {}
+
+
+def on_resume(hook: ResumeHook) -> ResumeHook:
+    """Register `hook` to run when an account that needed re-authorisation works again (in the
+    transaction that reactivates it; once per function, however often its module loads)."""
+    _resume_hooks[f"{hook.__module__}.{hook.__qualname__}"] = hook
+    return hook
+
+
+def resume_hooks() -> list[ResumeHook]:
+    """What runs when an account works again, in the order it was registered."""
+    return list(_resume_hooks.values())
 
 
 async def rotate_token(
@@ -61,8 +77,5 @@ async def check_account(
 
 
 async def _resume(session: AsyncSession, account: MarketplaceAccount) -> None:
-    await dispatch_repository.release_waiting(session, account.seller_id, datetime.now(UTC))
-    if account.marketplace == sync_service.MARKETPLACE:
-        await sync_service.request_runs(
-            session, account.seller_id, sync_service.CHANNELS, trigger="manual"
-        )
+    for hook in resume_hooks():
+        await hook(session, account)

@@ -7,7 +7,7 @@ from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import EgressDep, SessionDep
 from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
 from app.core.schemas import Id, Page
-from app.sellers import reauth, repository, service
+from app.sellers import reauth, service
 from app.sellers.dependencies import SecretBoxDep, TokenCheckerDep
 from app.sellers.schemas import (
     AccountStateRead,
@@ -73,7 +73,7 @@ async def update_settings(
 async def list_accounts(
     principal: CurrentPrincipal, session: SessionDep
 ) -> Page[MarketplaceAccountRead]:
-    rows = await repository.list_accounts(session, seller_id=principal.seller_id)
+    rows = await service.list_accounts(session, principal.seller_id)
     return Page[MarketplaceAccountRead](
         items=[MarketplaceAccountRead.model_validate(r) for r in rows]
     )

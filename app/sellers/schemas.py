@@ -13,16 +13,15 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.ratelimit import DEFAULT_LIMITS
+from app.connectors import registry
+from app.connectors.base import Channel
 from app.core.schemas import Input, Schema
 from app.interactions import classify
-from app.sellers.models import SellerSettings
+from app.interactions.classify import Intent
+from app.sellers.models import AccountStatus, SellerSettings
 
 Marketplace = Literal["wildberries", "ozon"]
 M = TypeVar("M", bound=BaseModel)
-
-
-AccountStatus = Literal["active", "needs_reauth"]
 
 
 class AccountStateRead(Schema):
@@ -84,24 +83,12 @@ class MarketplaceAccountCheck(BaseModel):
 
 # --- seller settings ---------------------------------------------------------------------
 
-Channel = Literal["review", "question", "chat"]
-Intent = Literal[
-    "return_refund",
-    "defect_quality",
-    "sizing_fit",
-    "spec_compatibility",
-    "availability_delivery",
-    "pre_purchase",
-    "other",
-]
 RateCategory = Literal["feedbacks", "chat"]
 DraftProvider = Literal["offline", "openai_compat"]
 
-# The literals above are what OpenAPI shows; the classifier and the limiter are the truth.
-if get_args(Intent) != classify.INTENTS:  # pragma: no cover - caught by the tests at import
-    raise RuntimeError("sellers.schemas.Intent is out of date with classify.INTENTS")
-if set(get_args(RateCategory)) != set(DEFAULT_LIMITS):  # pragma: no cover
-    raise RuntimeError("sellers.schemas.RateCategory is out of date with ratelimit.DEFAULT_LIMITS")
+# The literal above is what OpenAPI shows; the connectors' limits are the truth.
+if set(get_args(RateCategory)) != set(registry.default_limits()):  # pragma: no cover
+    raise RuntimeError("sellers.schemas.RateCategory is out of date with the connectors' limits")
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 SlaMinutes = Annotated[int, Field(ge=5, le=10080, description="minutes (5 min .. 7 days)")]
@@ -156,8 +143,8 @@ class AutoReplyPolicy(_Body):
 class RateLimitOverride(_Body):
     """Our limiter's bucket for one marketplace API group: `rate` tokens per second, `burst`.
 
-    Used as given; the defaults keep a burst one token below the marketplace's (see
-    `core.ratelimit.DEFAULT_LIMITS`), and an override should too."""
+    Used as given; the defaults keep a burst one token below the marketplace's (see the
+    connector's limits), and an override should too."""
 
     rate: float = Field(gt=0, le=1000, allow_inf_nan=False)
     burst: int = Field(ge=1, le=10000)

@@ -1,42 +1,58 @@
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connectors import registry
+from app.connectors.base import AuthError, Environment, TokenCheck, TokenVerdict
 from app.core import egress
 from app.core.errors import Conflict, NotFound
+from app.core.ratelimit import Limit
 from app.core.security import SecretBox
 from app.sellers import repository
 from app.sellers.exceptions import (
     AccountNeedsReauth,
+    AccountPaused,
     DraftUrlRefused,
     MarketplaceNotSupported,
     MarketplaceRateLimited,
     MarketplaceTokenRejected,
     MarketplaceUnreachable,
+    NoAccount,
     NoMarketplaceAccount,
     SettingsInvalid,
 )
-from app.sellers.marketplace import Outcome, PingResult, TokenChecker
-from app.sellers.models import AccountEvent, MarketplaceAccount, Seller, SellerSettings
+from app.sellers.models import (
+    DEFAULT_REPLY_PENDING_WINDOW,
+    AccountEvent,
+    MarketplaceAccount,
+    Seller,
+    SellerSettings,
+)
 from app.sellers.schemas import SellerSettingsUpdate
 
 Refusal = Literal["paused", "already", "stale"]
 
 logger = logging.getLogger(__name__)
 
-# Marketplaces whose tokens we can check (and use): Ozon needs a client id too, and has no sync.
-CHECKABLE_MARKETPLACES = ("wildberries",)
+
+@dataclass(frozen=True)
+class TokenChecker:
+    """Asks a marketplace whether a token works, through its connector (`env`: settings, the
+    outbound policy and, in tests, the sandbox as transport)."""
+
+    env: Environment
+
+    async def check(self, marketplace: str, token: str) -> TokenCheck:
+        return await registry.get(marketplace).check_token(token, self.env)
 
 
 async def create_seller(session: AsyncSession, name: str) -> Seller:
-    seller = Seller(name=name)
-    session.add(seller)
-    await session.flush()
-    session.add(SellerSettings(seller_id=seller.id))
-    await session.flush()
-    return seller
+    return await repository.create_seller(session, name=name)
 
 
 async def get_seller(session: AsyncSession, seller_id: int) -> Seller:
@@ -54,6 +70,19 @@ async def seller_with_accounts(
 
 
 # --- marketplace accounts ------------------------------------------------------------------
+
+
+async def list_accounts(session: AsyncSession, seller_id: int) -> list[MarketplaceAccount]:
+    return await repository.list_accounts(session, seller_id=seller_id)
+
+
+async def account_for(
+    session: AsyncSession, seller_id: int, marketplace: str
+) -> MarketplaceAccount | None:
+    """The seller's account on `marketplace` in whatever state it is, or None."""
+    return await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace
+    )
 
 
 async def get_account(session: AsyncSession, seller_id: int, account_id: int) -> MarketplaceAccount:
@@ -162,7 +191,8 @@ def _account_event(
     reason: str | None,
     payload: dict[str, Any] | None,
 ) -> None:
-    session.add(
+    repository.add_account_event(
+        session,
         AccountEvent(
             seller_id=seller_id,
             account_id=account_id,
@@ -171,7 +201,7 @@ def _account_event(
             source=source,
             reason=reason,
             payload=payload or {},
-        )
+        ),
     )
 
 
@@ -181,24 +211,25 @@ async def validate_token(checker: TokenChecker, marketplace: str, token: str) ->
     Never includes the token (or the marketplace's own error text) in an error or a log line.
     """
     _require_checkable(marketplace)
-    _raise_unless_ok(await checker.ping(token))
+    _raise_unless_ok(await checker.check(marketplace, token))
 
 
 def _require_checkable(marketplace: str) -> None:
-    if marketplace not in CHECKABLE_MARKETPLACES:
+    """Only marketplaces with a connector: their tokens can be checked (and used)."""
+    if not registry.supports(marketplace):
         raise MarketplaceNotSupported(
             f"{marketplace} accounts cannot be connected yet: their tokens cannot be checked",
-            details={"marketplace": marketplace, "supported": list(CHECKABLE_MARKETPLACES)},
+            details={"marketplace": marketplace, "supported": list(registry.names())},
         )
 
 
-def _raise_unless_ok(result: PingResult) -> None:
+def _raise_unless_ok(result: TokenCheck) -> None:
     details: dict[str, Any] = {"status": result.status_code}
-    if result.outcome is Outcome.OK:
+    if result.outcome is TokenVerdict.OK:
         return
-    if result.outcome is Outcome.REJECTED:
+    if result.outcome is TokenVerdict.REJECTED:
         raise MarketplaceTokenRejected(result.message, details=details)
-    if result.outcome is Outcome.RATE_LIMITED:
+    if result.outcome is TokenVerdict.RATE_LIMITED:
         details["retry_after_seconds"] = result.retry_after_seconds
         raise MarketplaceRateLimited(result.message, details=details)
     raise MarketplaceUnreachable(result.message, details=details)
@@ -228,16 +259,13 @@ async def connect_account(
     token = token.strip()  # pasted with a newline or a space
     if checker is not None:
         await validate_token(checker, marketplace, token)
-    account = MarketplaceAccount(
+    return await repository.create_account(
+        session,
         seller_id=seller_id,
         marketplace=marketplace,
         name=name,
         token_encrypted=box.encrypt(token),
     )
-    session.add(account)
-    await session.flush()
-    await session.refresh(account)
-    return account
 
 
 async def ensure_account(
@@ -301,12 +329,14 @@ async def check_account(
     try:
         token = box.decrypt(account.token_encrypted)
     except ValueError:  # encrypted with a key that SECRETS_KEY no longer lists
-        result = PingResult(Outcome.REJECTED, "the stored token cannot be decrypted; rotate it")
+        result = TokenCheck(
+            TokenVerdict.REJECTED, "the stored token cannot be decrypted; rotate it"
+        )
     else:
-        result = await checker.ping(token)
-    if result.outcome not in (Outcome.OK, Outcome.REJECTED):
+        result = await checker.check(account.marketplace, token)
+    if result.outcome not in (TokenVerdict.OK, TokenVerdict.REJECTED):
         _raise_unless_ok(result)
-    valid = result.outcome is Outcome.OK
+    valid = result.outcome is TokenVerdict.OK
     if valid:
         await reactivate(session, account, source="check")
     else:
@@ -333,11 +363,55 @@ def account_token(box: SecretBox, account: MarketplaceAccount) -> str:
     return box.decrypt(account.token_encrypted)
 
 
+async def active_account(
+    session: AsyncSession, seller_id: int, marketplace: str
+) -> MarketplaceAccount | None:
+    """The seller's connected account on `marketplace` (paused or not), or None."""
+    return await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace, active=True
+    )
+
+
+# --- the sellers' sync state (the sync domain runs the syncs) ----------------------------------
+
+
+async def claim_due_syncs(
+    session: AsyncSession, marketplace: str, *, now: datetime, limit: int
+) -> list[int]:
+    """The sellers whose sync on `marketplace` is due (locked for this transaction, skipping
+    those another holds), each with its next sync planned one interval from `now`."""
+    rows = await repository.due_for_sync(session, marketplace=marketplace, now=now, limit=limit)
+    await repository.set_next_syncs(
+        session, {seller_id: now + timedelta(minutes=interval) for seller_id, interval in rows}
+    )
+    return [seller_id for seller_id, _ in rows]
+
+
+async def sync_started(session: AsyncSession, seller_id: int) -> None:
+    await repository.set_sync_status(session, seller_id=seller_id, status="running")
+
+
+async def sync_ended(session: AsyncSession, seller_id: int, *, error: str | None) -> None:
+    """A sync ended: well without `error` (the seller counts as synced now), else why not."""
+    await repository.record_sync_result(session, seller_id=seller_id, error=error)
+
+
 # --- settings -------------------------------------------------------------------------------
 
 
 async def get_settings(session: AsyncSession, seller_id: int) -> SellerSettings:
     return await repository.get_settings(session, seller_id=seller_id)
+
+
+async def find_settings(session: AsyncSession, seller_id: int) -> SellerSettings | None:
+    """The seller's settings as stored (None when missing; nothing is created)."""
+    return await repository.find_settings(session, seller_id=seller_id)
+
+
+async def reply_pending_window(session: AsyncSession, seller_id: int) -> int:
+    """Minutes an item stays `pending_reply` after a reply to it is queued or sent."""
+    minutes = await repository.reply_pending_window(session, seller_id=seller_id)
+    return minutes or DEFAULT_REPLY_PENDING_WINDOW
 
 
 async def update_settings(
@@ -355,25 +429,9 @@ async def update_settings(
     row = await repository.get_settings(session, seller_id=seller_id, for_update=True)
     sent = patch.model_fields_set
     if "sla_targets" in sent:
-        row.sla_targets = _merge(
-            row.sla_targets,
-            None
-            if patch.sla_targets is None
-            else {
-                channel: None if sla is None else sla.model_dump(exclude_none=True)
-                for channel, sla in patch.sla_targets.items()
-            },
-        )
+        row.sla_targets = _merge(row.sla_targets, _dumped(patch.sla_targets, exclude_none=True))
     if "rate_limits" in sent:
-        row.rate_limits = _merge(
-            row.rate_limits,
-            None
-            if patch.rate_limits is None
-            else {
-                category: None if limit is None else limit.model_dump()
-                for category, limit in patch.rate_limits.items()
-            },
-        )
+        row.rate_limits = _merge(row.rate_limits, _dumped(patch.rate_limits))
     if "auto_reply_policy" in sent:
         policy = patch.auto_reply_policy
         row.auto_reply_policy = policy.model_dump() if policy else {}
@@ -415,6 +473,19 @@ async def _check_draft_url(egress_policy: egress.EgressPolicy, url: str) -> None
     )
 
 
+Key = TypeVar("Key", bound=str)
+
+
+def _dumped(patch: Mapping[Key, BaseModel | None] | None, **dump: Any) -> dict[str, Any] | None:
+    """A patch of a JSON map as `_merge` takes it: each value dumped, a None kept (it removes
+    the key)."""
+    if patch is None:
+        return None
+    return {
+        key: None if value is None else value.model_dump(**dump) for key, value in patch.items()
+    }
+
+
 def _merge(stored: dict[str, Any], patch: dict[str, Any] | None) -> dict[str, Any]:
     """JSON merge-patch one level deep: a key set to None is removed; None removes everything."""
     if patch is None:
@@ -444,3 +515,50 @@ def _check_draft_provider(row: SellerSettings) -> None:
         raise SettingsInvalid(
             "openai_compat drafts need draft_base_url and draft_model", details=missing
         )
+
+
+# --- using an account's token (sync, dispatch) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarketplaceAccess:
+    """What a marketplace call for a seller needs: the account's token and our limiter's
+    overrides (category → limit) from the seller's settings."""
+
+    seller_id: int
+    marketplace: str
+    token: str
+    limits: dict[str, Limit]
+
+
+async def marketplace_access(
+    session: AsyncSession, box: SecretBox, seller_id: int, marketplace: str
+) -> MarketplaceAccess:
+    """Raises NoAccount without an active account, AccountPaused while its token waits for
+    re-authorisation (nothing is sent with it until it is rotated or a check succeeds)."""
+    if not registry.supports(marketplace):
+        raise NoAccount(f"{marketplace} accounts cannot be used yet: there is no connector")
+    title = registry.get(marketplace).title
+    account = await repository.get_account_for_marketplace(
+        session, seller_id=seller_id, marketplace=marketplace
+    )
+    if account is None or not account.is_active:
+        raise NoAccount(f"no active {title} account is connected")
+    if account.needs_reauth:
+        raise AccountPaused(
+            f"paused: the {title} account needs re-authorisation ({account.status_reason})"
+        )
+    prefs = await find_settings(session, seller_id)
+    limits = {
+        category: Limit(rate=float(v["rate"]), burst=int(v["burst"]))
+        for category, v in (prefs.rate_limits if prefs else {}).items()
+        if isinstance(v, dict) and "rate" in v and "burst" in v
+    }
+    return MarketplaceAccess(seller_id, marketplace, box.decrypt(account.token_encrypted), limits)
+
+
+def refusal_reason(exc: AuthError, during: str) -> str:
+    """Why an account needs re-authorisation, safe to store and show: the HTTP status only,
+    never the marketplace's text (it may quote parts of the token)."""
+    status = f"HTTP {exc.status_code}" if exc.status_code else "an authorisation error"
+    return f"the marketplace refused the token ({status}) during {during}"

@@ -6,21 +6,25 @@ that covers it commit together, so the cursor never moves past data that is not 
 
 import asyncio
 import contextlib
-import itertools
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.connectors.wildberries import mapping
-from app.connectors.wildberries.client import WildberriesClient
-from app.connectors.wildberries.schemas import Chat, ChatEvent, ListPage
+from app.connectors.base import (
+    ChatDirectory,
+    ChatThread,
+    Connector,
+    Invalid,
+    ListChannel,
+    ListPage,
+    Marketplace,
+)
 from app.core.db import transaction
 from app.links import service as links_service
 from app.sync import repository
+from app.sync.normalize import Normalized, SellerContext, classified, error_row, list_rows
 
 # Incremental reads start this far before the watermark: the edge is re-read, dedup makes it free.
 OVERLAP_SECONDS = 300
@@ -56,8 +60,9 @@ async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
 @dataclass
 class RunContext:
     sessionmaker: async_sessionmaker[AsyncSession]
-    client: WildberriesClient
-    seller: mapping.SellerContext
+    connector: Connector
+    client: Marketplace
+    seller: SellerContext
     run_id: int
     channel: str
     full_resync: bool
@@ -75,46 +80,16 @@ class RunContext:
         return counts
 
 
-@dataclass
-class Normalized:
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    newest: int | None = None  # Unix seconds of the newest valid item
-
-
-def _error(job: RunContext, raw: Any, exc: Exception, external_id: Any = None) -> dict[str, Any]:
-    if external_id is None and isinstance(raw, dict):
-        external_id = raw.get("id") or raw.get("eventID") or raw.get("chatID")
-    message = str(exc) if not isinstance(exc, ValidationError) else _validation_text(exc)
-    return {
-        "seller_id": job.seller.seller_id,
-        "run_id": job.run_id,
-        "channel": job.channel,
-        "external_id": str(external_id)[:128] if isinstance(external_id, str | int) else None,
-        "error": message[:2000],
-        "raw": raw,
-    }
-
-
-def _validation_text(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-    )
+def _errors(job: RunContext, invalid: list[Invalid]) -> list[dict[str, Any]]:
+    return [
+        error_row(i, seller_id=job.seller.seller_id, run_id=job.run_id, channel=job.channel)
+        for i in invalid
+    ]
 
 
 def normalize_list(job: RunContext, items: list[Any]) -> Normalized:
-    to_row = mapping.feedback_row if job.channel == "review" else mapping.question_row
-    out = Normalized()
-    for raw in items:
-        try:
-            row = to_row(raw, job.seller)
-        except (ValidationError, ValueError, TypeError) as exc:
-            out.errors.append(_error(job, raw, exc))
-            continue
-        out.rows.append(row)
-        second = int(row["occurred_at"].timestamp())
-        out.newest = second if out.newest is None else max(out.newest, second)
-    return out
+    channel: ListChannel = "review" if job.channel == "review" else "question"
+    return list_rows(job.connector, channel, items, job.seller)
 
 
 async def _store_list_page(
@@ -128,17 +103,17 @@ async def _store_list_page(
     new_ids: list[int] = []
     async with transaction(job.sessionmaker) as session:
         await repository.lock_existing(
-            session, job.seller.seller_id, job.channel, mapping.item_ids(items)
+            session, job.seller.seller_id, job.channel, job.connector.item_ids(items)
         )
         for start in range(0, len(items), UPSERT_CHUNK):
             batch = normalize_list(job, items[start : start + UPSERT_CHUNK])
             written = await repository.upsert_interactions(session, batch.rows)
-            await repository.record_errors(session, batch.errors)
+            await repository.record_errors(session, _errors(job, batch.invalid))
             counts["created"] += written.created
             counts["updated"] += written.updated
             counts["skipped"] += len(batch.rows) - written.created - written.updated
             new_ids += written.new_ids
-            counts["errors"] += len(batch.errors)
+            counts["errors"] += len(batch.invalid)
             if cursor_key and batch.newest is not None:
                 watermark = max(batch.newest, watermark or 0)
         if cursor_key and watermark is not None:
@@ -164,9 +139,9 @@ async def _link_later(session: AsyncSession, job: RunContext, new_ids: list[int]
 
 
 async def sync_list(job: RunContext) -> None:
-    """Reviews or questions: both the unanswered and the answered list (WB requires the flag),
-    each after another try at its open gaps older than the incremental window."""
-    channel: Literal["review", "question"] = "review" if job.channel == "review" else "question"
+    """Reviews or questions: both the unanswered and the answered list (the marketplace lists
+    them apart), each after another try at its open gaps older than the incremental window."""
+    channel: ListChannel = "review" if job.channel == "review" else "question"
     async with transaction(job.sessionmaker) as session:
         state = await repository.get_cursor_state(session, job.seller.seller_id, channel)
     remote_unanswered: int | None = None
@@ -192,7 +167,7 @@ async def sync_list(job: RunContext) -> None:
 
 async def _retry_gaps(
     job: RunContext,
-    channel: Literal["review", "question"],
+    channel: ListChannel,
     list_name: str,
     answered: bool,
     *,
@@ -212,9 +187,7 @@ async def _retry_gaps(
                 await _store_list_page(job, page, list_name, None, None)
 
 
-async def _reconcile(
-    job: RunContext, channel: Literal["review", "question"], remote_unanswered: int | None
-) -> None:
+async def _reconcile(job: RunContext, channel: ListChannel, remote_unanswered: int | None) -> None:
     """Items answered elsewhere (seller portal) leave the unanswered list without appearing in
     the incremental answered window. When our open count disagrees with the marketplace's,
     re-read the answered list from our oldest open item: a bounded, rare catch-up."""
@@ -232,66 +205,43 @@ async def _reconcile(
 
 
 async def sync_chats(job: RunContext) -> None:
-    """The chat list for metadata (reply signs, names, product), then new events by cursor."""
+    """The chat list for metadata (reply addresses, names, product), then new events by cursor."""
     async with transaction(job.sessionmaker) as session:
         state = await repository.get_cursor_state(session, job.seller.seller_id, "chat")
-    meta: dict[str, Chat] = {}
-    meta_errors: list[dict[str, Any]] = []
-    for raw in await job.client.chats():
-        try:
-            chat = mapping.parse_chat(raw)
-        except ValidationError as exc:
-            meta_errors.append(_error(job, raw, exc))
-            continue
-        meta[chat.chatID] = chat
-    if meta_errors:
+    directory = job.connector.chat_directory(await job.client.chats())
+    if directory.invalid:
         async with transaction(job.sessionmaker) as session:
-            await repository.record_errors(session, meta_errors)
-            await repository.add_to_run(session, job.run_id, errors=len(meta_errors))
+            await repository.record_errors(session, _errors(job, directory.invalid))
+            await repository.add_to_run(session, job.run_id, errors=len(directory.invalid))
 
     next_ms = None if job.full_resync else state.get("next")
     pages = job.client.iter_events(next_ms if isinstance(next_ms, int) else None)
     async for page in prefetched(pages):
-        events, errors = _valid_events(job, page.events)
         patch = {"next": page.next} if page.next else None
-        await _commit_events(job, len(page.events), events, errors, meta, patch)
-
-
-def _valid_events(job: RunContext, raws: list[Any]) -> tuple[list[ChatEvent], list[dict[str, Any]]]:
-    events, errors = [], []
-    for raw in raws:
-        try:
-            events.append(mapping.chat_event(raw))
-        except ValidationError as exc:
-            errors.append(_error(job, raw, exc))
-    events.sort(key=lambda e: e.addTimestamp)
-    return events, errors
+        await _commit_events(job, len(page.events), page.events, directory, patch)
 
 
 async def _commit_events(
     job: RunContext,
     fetched: int,
-    events: list[ChatEvent],
-    errors: list[dict[str, Any]],
-    meta: dict[str, Chat],
+    raws: list[Any],
+    directory: ChatDirectory,
     cursor_patch: dict[str, Any] | None,
 ) -> None:
-    by_chat: dict[str, list[ChatEvent]] = defaultdict(list)
-    for event in events:
-        by_chat[event.chatID].append(event)
-    rows = [
-        mapping.chat_row(chat_id, chat_events, meta.get(chat_id), job.seller)
-        for chat_id, chat_events in by_chat.items()
-    ]
+    batch = job.connector.chat_threads(raws, directory, job.seller.seller_id)
+    threads: list[ChatThread] = batch.threads
+    rows = [classified(thread.item, job.seller) for thread in threads]
     async with transaction(job.sessionmaker) as session:
-        await repository.lock_existing(session, job.seller.seller_id, "chat", list(by_chat))
+        chat_ids = [thread.chat_id for thread in threads]
+        await repository.lock_existing(session, job.seller.seller_id, "chat", chat_ids)
         written = await repository.upsert_interactions(session, rows, chat=True)
         messages = [
-            mapping.message_row(e, job.seller.seller_id) | {"interaction_id": written.ids[e.chatID]}
-            for e in itertools.chain.from_iterable(by_chat.values())
+            message | {"interaction_id": written.ids[thread.chat_id]}
+            for thread in threads
+            for message in thread.messages
         ]
         new_messages = await repository.insert_messages(session, messages)
-        await repository.record_errors(session, errors)
+        await repository.record_errors(session, _errors(job, batch.invalid))
         if cursor_patch:
             await repository.merge_cursor_state(session, job.seller.seller_id, "chat", cursor_patch)
         await repository.add_to_run(
@@ -300,8 +250,8 @@ async def _commit_events(
             fetched=fetched,
             created=written.created,
             updated=written.updated,
-            skipped=len(events) - new_messages,
-            errors=len(errors),
+            skipped=len(messages) - new_messages,
+            errors=len(batch.invalid),
             **job.call_counts(),
         )
         await _link_later(session, job, written.new_ids)

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -18,13 +18,15 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.connectors.base import Channel, ListChannel
 from app.core.base import Base, IdMixin, TimestampMixin, enum_check
 
-SYNC_CHANNELS = ("review", "question", "chat", "stats")
+SYNC_CHANNELS = (*get_args(Channel), "stats")
 RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "skipped")
 TRIGGERS = ("beat", "manual")
 ACTIVE_RUN_STATUSES = ("queued", "running")
-GAP_CHANNELS = ("review", "question")
+FINAL_RUN_STATUSES = tuple(s for s in RUN_STATUSES if s not in ACTIVE_RUN_STATUSES)
+GAP_CHANNELS: tuple[ListChannel, ...] = get_args(ListChannel)  # the channels read as lists
 GAP_LISTS = ("unanswered", "answered")
 
 
@@ -56,7 +58,7 @@ class SyncRun(IdMixin, Base):
             "ix_sync_runs_active",
             "seller_id",
             "channel",
-            postgresql_where=sql_text("status IN ('queued', 'running')"),
+            postgresql_where=sql_text(enum_check("status", ACTIVE_RUN_STATUSES)),
         ),
     )
 

@@ -8,24 +8,33 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Boolean,
+    String,
     Table,
     and_,
     any_,
     bindparam,
     case,
+    column,
     func,
     literal_column,
     or_,
     select,
+    true,
     update,
+    values,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connectors.wildberries.schemas import WindowRead
-from app.interactions.models import ChatMessage, Interaction
-from app.sync.models import SyncCursor, SyncError, SyncGap, SyncRun
+from app.connectors import registry
+from app.connectors.base import WindowRead
+from app.interactions.models import OPEN_STATUSES, ChatMessage, Interaction
+from app.sync.models import ACTIVE_RUN_STATUSES, SyncCursor, SyncError, SyncGap, SyncRun
 
+# The marketplace syncs run against, and the `source` of the items its connector reads (demo
+# items share the marketplace but are not on it).
+MARKETPLACE = registry.DEFAULT_MARKETPLACE
+SOURCE = registry.get(MARKETPLACE).source
 IDENTITY = ("seller_id", "marketplace", "channel", "external_id")
 # Refreshed on every sight of an item (light update); everything else is written once (heavy).
 VOLATILE = ("text", "pros", "cons", "rating", "photos_count", "extra")
@@ -62,7 +71,7 @@ async def lock_existing(
         select(table.c.id)
         .where(
             table.c.seller_id == seller_id,
-            table.c.marketplace == "wildberries",
+            table.c.marketplace == MARKETPLACE,
             table.c.channel == channel,
             # One array parameter, not an IN list of a page's thousands of binds.
             table.c.external_id == any_(bindparam("ids", sorted(set(external_ids)), ids_type)),
@@ -156,10 +165,10 @@ async def open_counts(session: AsyncSession, seller_id: int, channel: str) -> in
         .select_from(Interaction)
         .where(
             Interaction.seller_id == seller_id,
-            Interaction.marketplace == "wildberries",
-            Interaction.source == "wb_api",  # demo items are not on the marketplace
+            Interaction.marketplace == MARKETPLACE,
+            Interaction.source == SOURCE,  # demo items are not on the marketplace
             Interaction.channel == channel,
-            Interaction.status.in_(("open", "pending_reply")),
+            Interaction.status.in_(OPEN_STATUSES),
         )
     )
     return int(result.scalar_one())
@@ -169,10 +178,10 @@ async def oldest_open(session: AsyncSession, seller_id: int, channel: str) -> da
     result = await session.execute(
         select(func.min(Interaction.occurred_at)).where(
             Interaction.seller_id == seller_id,
-            Interaction.marketplace == "wildberries",
-            Interaction.source == "wb_api",  # demo items are not on the marketplace
+            Interaction.marketplace == MARKETPLACE,
+            Interaction.source == SOURCE,  # demo items are not on the marketplace
             Interaction.channel == channel,
-            Interaction.status.in_(("open", "pending_reply")),
+            Interaction.status.in_(OPEN_STATUSES),
         )
     )
     return result.scalar_one()
@@ -183,11 +192,26 @@ async def record_errors(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         await session.execute(insert(SyncError), list(rows))
 
 
+async def cursor_states(
+    session: AsyncSession, seller_id: int, channels: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The cursor of each of these channels ({} for one never synced), in one statement."""
+    result = await session.execute(
+        select(SyncCursor.channel, SyncCursor.state).where(
+            SyncCursor.seller_id == seller_id,
+            SyncCursor.marketplace == "wildberries",
+            SyncCursor.channel.in_(channels),
+        )
+    )
+    found = {channel: dict(state) if state else {} for channel, state in result}
+    return {channel: found.get(channel, {}) for channel in channels}
+
+
 async def get_cursor_state(session: AsyncSession, seller_id: int, channel: str) -> dict[str, Any]:
     result = await session.execute(
         select(SyncCursor.state).where(
             SyncCursor.seller_id == seller_id,
-            SyncCursor.marketplace == "wildberries",
+            SyncCursor.marketplace == MARKETPLACE,
             SyncCursor.channel == channel,
         )
     )
@@ -200,7 +224,7 @@ async def merge_cursor_state(
 ) -> None:
     """Merge `patch` into the cursor, in the caller's transaction (with the data it covers)."""
     stmt = insert(SyncCursor).values(
-        seller_id=seller_id, marketplace="wildberries", channel=channel, state=patch
+        seller_id=seller_id, marketplace=MARKETPLACE, channel=channel, state=patch
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["seller_id", "marketplace", "channel"],
@@ -211,6 +235,92 @@ async def merge_cursor_state(
 
 async def get_run(session: AsyncSession, run_id: int) -> SyncRun | None:
     return await session.get(SyncRun, run_id, with_for_update=False)
+
+
+def new_runs(
+    session: AsyncSession,
+    seller_id: int,
+    channels: Sequence[str],
+    *,
+    marketplace: str,
+    trigger: str,
+    full_resync: bool,
+    published_at: datetime,
+) -> list[SyncRun]:
+    """Queued runs, one per channel, added to the session (the caller flushes)."""
+    runs = [
+        SyncRun(
+            seller_id=seller_id,
+            marketplace=marketplace,
+            channel=channel,
+            trigger=trigger,
+            full_resync=full_resync,
+            status="queued",
+            published_at=published_at,
+        )
+        for channel in channels
+    ]
+    session.add_all(runs)
+    return runs
+
+
+async def active_runs(session: AsyncSession, seller_id: int) -> list[SyncRun]:
+    """The seller's queued or running runs, oldest first."""
+    result = await session.scalars(
+        select(SyncRun)
+        .where(SyncRun.seller_id == seller_id, SyncRun.status.in_(ACTIVE_RUN_STATUSES))
+        .order_by(SyncRun.id)
+    )
+    return list(result)
+
+
+async def list_runs(
+    session: AsyncSession,
+    seller_id: int,
+    *,
+    channel: str | None,
+    before_id: int | None,
+    limit: int,
+) -> list[SyncRun]:
+    """The seller's runs (of one channel, or all), newest first, older than `before_id`."""
+    stmt = select(SyncRun).where(SyncRun.seller_id == seller_id)
+    if channel:
+        stmt = stmt.where(SyncRun.channel == channel)
+    if before_id is not None:
+        stmt = stmt.where(SyncRun.id < before_id)
+    return list(await session.scalars(stmt.order_by(SyncRun.id.desc()).limit(limit)))
+
+
+async def last_runs(
+    session: AsyncSession, seller_id: int, channels: Sequence[str]
+) -> dict[str, SyncRun]:
+    """The newest run of each of these channels that has one, in one statement (a lateral
+    lookup per channel: each reads one row of the index, however many runs there are)."""
+    wanted = values(column("channel", String), name="wanted").data([(c,) for c in channels])
+    newest = (
+        select(SyncRun.id)
+        .where(SyncRun.seller_id == seller_id, SyncRun.channel == wanted.c.channel)
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+        .correlate(wanted)
+        .lateral("newest")
+    )
+    stmt = (
+        select(SyncRun)
+        .select_from(wanted)
+        .join(newest, true())
+        .join(SyncRun, SyncRun.id == newest.c.id)
+    )
+    return {run.channel: run for run in await session.scalars(stmt)}
+
+
+async def mark_started(session: AsyncSession, run_id: int) -> None:
+    """`running`, with the time it first started (a resumed run keeps it)."""
+    await session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(status="running", started_at=func.coalesce(SyncRun.started_at, func.now()))
+    )
 
 
 async def add_to_run(session: AsyncSession, run_id: int, **counts: int) -> None:
@@ -274,7 +384,7 @@ def _seconds(second: int) -> datetime:
 def _open(key: GapKey) -> Any:
     return and_(
         SyncGap.seller_id == key.seller_id,
-        SyncGap.marketplace == "wildberries",
+        SyncGap.marketplace == MARKETPLACE,
         SyncGap.channel == key.channel,
         SyncGap.list_name == key.list_name,
         SyncGap.resolved_at.is_(None),
@@ -296,7 +406,7 @@ async def record_window(
         return False
     stmt = insert(SyncGap).values(
         seller_id=key.seller_id,
-        marketplace="wildberries",
+        marketplace=MARKETPLACE,
         channel=key.channel,
         list_name=key.list_name,
         window_from=window_from,

@@ -1,19 +1,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import TypeAdapter
-from sqlalchemy import select
 
 from app.auth.dependencies import CurrentPrincipal
 from app.core.deps import RedisDep, SessionDep
 from app.core.errors import ERROR_RESPONSES, ErrorEnvelope
-from app.core.pagination import decode_cursor, encode_cursor
-from app.core.schemas import Id, Page
-from app.sellers import repository as sellers_repository
+from app.core.schemas import Page
 from app.sellers import service as sellers_service
 from app.sellers.schemas import AccountStateRead
-from app.sync import repository, service
-from app.sync.models import SyncRun
+from app.sync import service
 from app.sync.schemas import (
     ChannelStatus,
     SyncChannel,
@@ -23,8 +18,6 @@ from app.sync.schemas import (
     SyncRunRead,
     SyncStatus,
 )
-
-RUNS_CURSOR = TypeAdapter(tuple[Id])
 
 router = APIRouter(prefix="/sync", tags=["sync"], responses=ERROR_RESPONSES)
 
@@ -69,38 +62,27 @@ async def list_runs(
     cursor: str | None = None,
     channel: SyncChannel | None = None,
 ) -> Page[SyncRunRead]:
-    stmt = select(SyncRun).where(SyncRun.seller_id == principal.seller_id)
-    if channel:
-        stmt = stmt.where(SyncRun.channel == channel)
-    if cursor:
-        (before_id,) = decode_cursor(cursor, RUNS_CURSOR)
-        stmt = stmt.where(SyncRun.id < before_id)
-    rows = list((await session.scalars(stmt.order_by(SyncRun.id.desc()).limit(limit + 1))).all())
-    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    rows, next_cursor = await service.list_runs(
+        session, principal.seller_id, limit=limit, cursor=cursor, channel=channel
+    )
     return Page[SyncRunRead](
-        items=[SyncRunRead.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor
+        items=[SyncRunRead.model_validate(r) for r in rows], next_cursor=next_cursor
     )
 
 
 @router.get("/status", response_model=SyncStatus)
 async def sync_status(principal: CurrentPrincipal, session: SessionDep) -> SyncStatus:
-    seller = await sellers_service.get_seller(session, principal.seller_id)
-    channels = {}
-    for channel in service.CHANNELS:
-        last = await session.scalar(
-            select(SyncRun)
-            .where(SyncRun.seller_id == seller.id, SyncRun.channel == channel)
-            .order_by(SyncRun.id.desc())
-            .limit(1)
+    state = await service.status(session, principal.seller_id)
+    seller, account, last_runs = state.seller, state.account, state.last_runs
+    channels = {
+        channel: ChannelStatus(
+            cursor=state.cursors[channel],
+            last_run=SyncRunRead.model_validate(last_runs[channel])
+            if channel in last_runs
+            else None,
         )
-        channels[channel] = ChannelStatus(
-            cursor=await repository.get_cursor_state(session, seller.id, channel),
-            last_run=SyncRunRead.model_validate(last) if last else None,
-        )
-    account = await sellers_repository.get_account_for_marketplace(
-        session, seller_id=seller.id, marketplace=service.MARKETPLACE
-    )
-    gaps = await repository.open_gaps(session, seller.id)
+        for channel in service.CHANNELS
+    }
     return SyncStatus(
         sync_status=seller.sync_status,
         sync_error=seller.sync_error,
@@ -108,5 +90,5 @@ async def sync_status(principal: CurrentPrincipal, session: SessionDep) -> SyncS
         next_sync_at=seller.next_sync_at,
         account=AccountStateRead.model_validate(account) if account else None,
         channels=channels,
-        gaps=[SyncGapRead.model_validate(g) for g in gaps],
+        gaps=[SyncGapRead.model_validate(g) for g in state.gaps],
     )

@@ -1,12 +1,13 @@
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
+from app.connectors.base import Channel
 from app.core.schemas import Input, Schema
 from app.sellers.schemas import AccountStateRead
 
-SyncChannel = Literal["review", "question", "chat"]
+SyncChannel = Channel  # the channel literal is defined once, in app.connectors.base
 
 
 class SyncRequest(Input):
@@ -67,7 +68,7 @@ class SyncStatus(BaseModel):
     sync_error: str | None
     last_sync_at: datetime | None
     next_sync_at: datetime | None
-    # The Wildberries account: `needs_reauth` means syncs are paused, and says why.
+    # The synced marketplace's account: `needs_reauth` means syncs are paused, and says why.
     account: AccountStateRead | None
     channels: dict[str, ChannelStatus]
     gaps: list[SyncGapRead]  # open ones, newest window first

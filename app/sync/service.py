@@ -7,46 +7,45 @@ crash loses nothing and a rerun re-reads at most one page (deduplicated by ident
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import httpx
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings, get_settings
-from app.connectors.base import AuthError, ConnectorError
-from app.connectors.wildberries.client import WildberriesClient
-from app.connectors.wildberries.mapping import SellerContext
+from app.connectors import registry
+from app.connectors.base import AuthError, Channel, ConnectorError, Environment
 from app.core import locks
+from app.core.config import Settings, get_settings
 from app.core.db import transaction
 from app.core.egress import EgressPolicy
-from app.core.ratelimit import Limit, RateLimiter
+from app.core.pagination import decode_cursor, encode_cursor
+from app.core.ratelimit import RateLimiter
+from app.core.schemas import Id
 from app.core.security import SecretBox
+from app.sellers import reauth
 from app.sellers import service as sellers_service
-from app.sellers.models import MarketplaceAccount, Seller, SellerSettings
+from app.sellers.exceptions import AccountPaused
+from app.sellers.models import MarketplaceAccount, Seller
 from app.sync import channels, repository
-from app.sync.models import ACTIVE_RUN_STATUSES, SyncRun
-from app.worker import enqueue
+from app.sync.models import FINAL_RUN_STATUSES, SyncGap, SyncRun
+from app.sync.normalize import SellerContext
+from app.worker import enqueue, names
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = ("review", "question", "chat")
-FINAL_STATUSES = ("succeeded", "partial", "failed", "skipped")
-RUN_TASK = "sync.run"
-MARKETPLACE = "wildberries"
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+MARKETPLACE = registry.DEFAULT_MARKETPLACE
 RESUMED_NOTE = "resumed: the worker running it was lost"
+RUNS_CURSOR = TypeAdapter(tuple[Id])
 
 
 def lock_key(seller_id: int, channel: str) -> str:
-    return f"sellerdesk:lock:sync:{seller_id}:{channel}"
-
-
-async def is_syncing(redis: Redis, seller_id: int) -> bool:
-    """Whether a sync of this seller runs now (its lock is held: a dead worker's expires)."""
-    return bool(await redis.exists(*(lock_key(seller_id, channel) for channel in CHANNELS)))
+    return locks.sync_key(seller_id, channel)
 
 
 @dataclass
@@ -59,26 +58,12 @@ class SyncDeps:
     transport: httpx.AsyncBaseTransport | None = None
 
 
-class NoAccount(ConnectorError):
-    pass
-
-
-class AccountPaused(ConnectorError):
-    """The account needs re-authorisation: nothing is sent with its token until it is rotated or
-    a check succeeds."""
-
-
 # --- creating runs -----------------------------------------------------------------------
 
 
 async def active_runs(session: AsyncSession, seller_id: int) -> dict[str, SyncRun]:
     """Channel → the seller's queued or running run of it (the newest, should there be two)."""
-    rows = await session.scalars(
-        select(SyncRun)
-        .where(SyncRun.seller_id == seller_id, SyncRun.status.in_(ACTIVE_RUN_STATUSES))
-        .order_by(SyncRun.id)
-    )
-    return {run.channel: run for run in rows}
+    return {run.channel: run for run in await repository.active_runs(session, seller_id)}
 
 
 async def request_runs(
@@ -118,7 +103,7 @@ async def start_now(
     running: dict[str, int] = {}
     for run in await stuck(redis, [active[c] for c in channels_ if c in active], now=now):
         if await _take_up(session, run, now):
-            enqueue.defer(session, RUN_TASK, run.id)
+            enqueue.defer(session, names.SYNC_RUN, run.id)
             started.append(run)
     for channel in channels_:
         if channel in active and active[channel] not in started:
@@ -136,23 +121,18 @@ async def _queue(
     trigger: str,
     full_resync: bool,
 ) -> list[SyncRun]:
-    now = datetime.now(UTC)
-    runs = [
-        SyncRun(
-            seller_id=seller_id,
-            marketplace=MARKETPLACE,
-            channel=channel,
-            trigger=trigger,
-            full_resync=full_resync,
-            status="queued",
-            published_at=now,
-        )
-        for channel in channels_
-    ]
-    session.add_all(runs)
+    runs = repository.new_runs(
+        session,
+        seller_id,
+        channels_,
+        marketplace=MARKETPLACE,
+        trigger=trigger,
+        full_resync=full_resync,
+        published_at=datetime.now(UTC),
+    )
     await session.flush()
     for run in runs:
-        enqueue.defer(session, RUN_TASK, run.id)
+        enqueue.defer(session, names.SYNC_RUN, run.id)
     return runs
 
 
@@ -162,30 +142,10 @@ async def fan_out_due(session: AsyncSession, *, now: datetime, limit: int = 500)
     Only due sellers are read (indexed `next_sync_at`); SKIP LOCKED lets ticks overlap safely.
     An account that needs re-authorisation is not synced (its next sync waits for it).
     """
-    due = (
-        select(Seller.id, SellerSettings.sync_interval_minutes)
-        .join(SellerSettings, SellerSettings.seller_id == Seller.id)
-        .join(
-            MarketplaceAccount,
-            (MarketplaceAccount.seller_id == Seller.id)
-            & (MarketplaceAccount.marketplace == MARKETPLACE)
-            & MarketplaceAccount.is_active
-            & (MarketplaceAccount.status == "active"),
-        )
-        .where((Seller.next_sync_at.is_(None)) | (Seller.next_sync_at <= now))
-        .order_by(Seller.next_sync_at.asc().nullsfirst())
-        .limit(limit)
-        .with_for_update(of=Seller, skip_locked=True)
-    )
-    rows = (await session.execute(due)).all()
-    for seller_id, interval in rows:
-        await session.execute(
-            update(Seller)
-            .where(Seller.id == seller_id)
-            .values(next_sync_at=now + timedelta(minutes=interval))
-        )
+    due = await sellers_service.claim_due_syncs(session, MARKETPLACE, now=now, limit=limit)
+    for seller_id in due:
         await request_runs(session, seller_id, CHANNELS, trigger="beat")
-    return len(rows)
+    return len(due)
 
 
 async def orphaned_runs(
@@ -253,8 +213,8 @@ async def _take_up(session: AsyncSession, run: SyncRun, now: datetime) -> bool:
 async def execute_run(deps: SyncDeps, run_id: int) -> str:
     """Run (or resume) one sync run; idempotent. Returns the run's status afterwards."""
     async with transaction(deps.sessionmaker) as session:
-        run = await session.get(SyncRun, run_id)
-        if run is None or run.status in FINAL_STATUSES:
+        run = await repository.get_run(session, run_id)
+        if run is None or run.status in FINAL_RUN_STATUSES:
             return run.status if run else "missing"
         seller_id, channel, full = run.seller_id, run.channel, run.full_resync
 
@@ -295,18 +255,21 @@ async def _run_locked(deps: SyncDeps, run_id: int, seller_id: int, channel: str,
 
 async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full: bool) -> None:
     async with transaction(deps.sessionmaker) as session:
-        ctx, token, limits = await seller_setup(session, deps.settings, seller_id)
-    client = WildberriesClient(
-        token=token,
+        run = await repository.get_run(session, run_id)
+        marketplace = run.marketplace if run else MARKETPLACE
+        box = SecretBox(deps.settings.secrets_key.get_secret_value())
+        access = await sellers_service.marketplace_access(session, box, seller_id, marketplace)
+        prefs = await sellers_service.find_settings(session, seller_id)
+    ctx = SellerContext(seller_id=seller_id, sla_targets=prefs.sla_targets if prefs else {})
+    connector = registry.get(marketplace)
+    client = connector.connect(
+        access.token,
         seller_id=seller_id,
         limiter=RateLimiter(deps.redis),
-        feedbacks_url=deps.settings.wb_feedbacks_base_url,
-        chat_url=deps.settings.wb_buyer_chat_base_url,
-        policy=EgressPolicy.from_settings(deps.settings),
-        limits=limits,
-        transport=deps.transport,
+        env=Environment(deps.settings, EgressPolicy.from_settings(deps.settings), deps.transport),
+        limits=access.limits,
     )
-    job = channels.RunContext(deps.sessionmaker, client, ctx, run_id, channel, full)
+    job = channels.RunContext(deps.sessionmaker, connector, client, ctx, run_id, channel, full)
     async with client:
         if channel == "chat":
             await channels.sync_chats(job)
@@ -314,47 +277,10 @@ async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full:
             await channels.sync_list(job)
 
 
-async def seller_setup(
-    session: AsyncSession, settings: Settings, seller_id: int
-) -> tuple[SellerContext, str, dict[str, Limit]]:
-    """What a marketplace call for this seller needs: raises NoAccount without an active
-    account, AccountPaused while its token waits for re-authorisation."""
-    account = (
-        await session.execute(
-            select(MarketplaceAccount).where(
-                MarketplaceAccount.seller_id == seller_id,
-                MarketplaceAccount.marketplace == MARKETPLACE,
-                MarketplaceAccount.is_active,
-            )
-        )
-    ).scalar_one_or_none()
-    if account is None:
-        raise NoAccount("no active Wildberries account is connected")
-    if account.needs_reauth:
-        raise AccountPaused(
-            f"paused: the Wildberries account needs re-authorisation ({account.status_reason})"
-        )
-    prefs = await session.get(SellerSettings, seller_id)
-    token = SecretBox(settings.secrets_key.get_secret_value()).decrypt(account.token_encrypted)
-    limits = {
-        category: Limit(rate=float(v["rate"]), burst=int(v["burst"]))
-        for category, v in (prefs.rate_limits if prefs else {}).items()
-        if isinstance(v, dict) and "rate" in v and "burst" in v
-    }
-    ctx = SellerContext(seller_id=seller_id, sla_targets=prefs.sla_targets if prefs else {})
-    return ctx, token, limits
-
-
 async def _start(deps: SyncDeps, run_id: int, seller_id: int) -> None:
     async with transaction(deps.sessionmaker) as session:
-        await session.execute(
-            update(SyncRun)
-            .where(SyncRun.id == run_id)
-            .values(status="running", started_at=func.coalesce(SyncRun.started_at, func.now()))
-        )
-        await session.execute(
-            update(Seller).where(Seller.id == seller_id).values(sync_status="running")
-        )
+        await repository.mark_started(session, run_id)
+        await sellers_service.sync_started(session, seller_id)
 
 
 async def _finish(
@@ -370,27 +296,23 @@ async def _finish(
     """Record the run's end and the seller's sync state (a run skipped for another one leaves
     it alone; one skipped for a paused account says so); a refused token pauses the account."""
     async with transaction(deps.sessionmaker) as session:
-        run = await session.get(SyncRun, run_id)
+        run = await repository.get_run(session, run_id)
         assert run is not None
         if status == "failed" and run.fetched > 0:
             status = "partial"  # what it read before failing is kept
         run.status, run.error, run.finished_at = status, error, datetime.now(UTC)
         if status == "skipped" and not paused:
             return status
-        values: dict[str, Any] = {
-            "sync_status": "ok" if status == "succeeded" else "error",
-            "sync_error": None if status == "succeeded" else f"{run.channel}: {error}",
-        }
-        if status == "succeeded":
-            values["last_sync_at"] = func.now()
-        await session.execute(update(Seller).where(Seller.id == seller_id).values(values))
+        await sellers_service.sync_ended(
+            session, seller_id, error=None if status == "succeeded" else f"{run.channel}: {error}"
+        )
         if refused is not None:
             exc, token_read_at = refused
             refusal = await sellers_service.mark_needs_reauth(
                 session,
                 seller_id=seller_id,
                 marketplace=MARKETPLACE,
-                reason=refusal_reason(exc, f"a {run.channel} sync"),
+                reason=sellers_service.refusal_reason(exc, f"a {run.channel} sync"),
                 source="sync",
                 token_read_at=token_read_at,
                 payload={"run_id": run_id, "channel": run.channel},
@@ -401,12 +323,69 @@ async def _finish(
     return status
 
 
-def refusal_reason(exc: AuthError, during: str) -> str:
-    """Why an account needs re-authorisation, safe to store and show: the HTTP status only,
-    never the marketplace's text (it may quote parts of the token)."""
-    status = f"HTTP {exc.status_code}" if exc.status_code else "an authorisation error"
-    return f"the marketplace refused the token ({status}) during {during}"
-
-
 async def run_stats(session: AsyncSession, run_id: int) -> SyncRun | None:
     return await repository.get_run(session, run_id)
+
+
+# --- items written outside a run (the demo's seed) -----------------------------------------
+
+
+async def upsert_interactions(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, chat: bool = False
+) -> repository.Upserted:
+    """Normalized items written as a sync writes them (new ones inserted, known ones refreshed)."""
+    return await repository.upsert_interactions(session, rows, chat=chat)
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Chat messages written as a sync writes them (known ones skipped); how many were new."""
+    return await repository.insert_messages(session, rows)
+
+
+# --- what the API shows ------------------------------------------------------------------
+
+
+async def list_runs(
+    session: AsyncSession,
+    seller_id: int,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    channel: str | None = None,
+) -> tuple[list[SyncRun], str | None]:
+    """A page of the seller's runs, newest first, and the cursor of the next page (if any)."""
+    before_id = decode_cursor(cursor, RUNS_CURSOR)[0] if cursor else None
+    rows = await repository.list_runs(
+        session, seller_id, channel=channel, before_id=before_id, limit=limit + 1
+    )
+    next_cursor = encode_cursor([rows[limit - 1].id]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+@dataclass
+class Status:
+    """A seller's sync state: its own, its account's, each channel's, and the open gaps."""
+
+    seller: Seller
+    account: MarketplaceAccount | None
+    cursors: dict[str, dict[str, Any]]
+    last_runs: dict[str, SyncRun]
+    gaps: list[SyncGap]
+
+
+async def status(session: AsyncSession, seller_id: int) -> Status:
+    seller = await sellers_service.get_seller(session, seller_id)
+    return Status(
+        seller=seller,
+        account=await sellers_service.account_for(session, seller.id, MARKETPLACE),
+        cursors=await repository.cursor_states(session, seller.id, CHANNELS),
+        last_runs=await repository.last_runs(session, seller.id, CHANNELS),
+        gaps=await repository.open_gaps(session, seller.id),
+    )
+
+
+@reauth.on_resume
+async def _sync_resumed_account(session: AsyncSession, account: MarketplaceAccount) -> None:
+    """An account works again: a sync of every channel catches up on what waited."""
+    if account.marketplace == MARKETPLACE:
+        await request_runs(session, account.seller_id, CHANNELS, trigger="manual")

@@ -1,10 +1,10 @@
 import logging
 from datetime import UTC, datetime
 
-from app.config import get_settings
+from app.core.config import get_settings
 from app.links import backlog as link_backlog
 from app.sync import service
-from app.worker import enqueue, runtime
+from app.worker import enqueue, names, runtime
 from app.worker.celery_app import celery_app
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ async def _link_new_items(run_id: int) -> None:
         await link_backlog.request_if_due(runtime.sessionmaker(), runtime.redis(), run.seller_id)
 
 
-@celery_app.task(name="sync.run")
+@celery_app.task(name=names.SYNC_RUN)
 def run_sync(run_id: int) -> str:
     """Execute (or resume) one seller+channel sync run; safe to deliver twice."""
     return runtime.run(_run(run_id))
@@ -43,13 +43,13 @@ async def _tick() -> int:
     async with runtime.task_session() as session:
         due = await service.fan_out_due(session, now=now)
         for run_id in await service.orphaned_runs(session, runtime.redis(), now=now):
-            enqueue.defer(session, service.RUN_TASK, run_id)
+            enqueue.defer(session, names.SYNC_RUN, run_id)
     async with runtime.task_session() as session:  # apart: it never holds up the syncs
         await link_backlog.request_overdue(session, runtime.redis())
     return due
 
 
-@celery_app.task(name="sync.tick")
+@celery_app.task(name=names.SYNC_TICK)
 def tick() -> int:
     """Beat: queue the sellers that are due, resume runs whose worker died, and ask for the
     link recomputes that nobody asked for (their task or their sync's end was lost)."""

@@ -5,16 +5,18 @@ from typing import Any
 from celery import Celery
 from celery.signals import setup_logging
 
-import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
-from app.config import get_settings
+from app.core.config import get_settings
 from app.core.logging import configure_logging
-from app.worker import lanes
+from app.worker import lanes, names
 
 # Longest task we expect, with margin. Redis redelivers an unacked task after this long, so it
 # must exceed every task's run time or a slow task would be run twice in parallel.
 VISIBILITY_TIMEOUT_SECONDS = 2 * 60 * 60
 
+# Imported by the worker at start, by name: the worker is infrastructure that domains build on,
+# so it never imports them; `app.models` puts every table in the metadata (foreign keys resolve).
 TASK_MODULES = [
+    "app.models",
     "app.health.tasks",
     "app.sync.tasks",
     "app.links.tasks",
@@ -64,18 +66,18 @@ def create_celery() -> Celery:
         worker_send_task_events=False,
         timezone="UTC",
         beat_schedule={
-            "sync.tick": {
-                "task": "sync.tick",
+            names.SYNC_TICK: {
+                "task": names.SYNC_TICK,
                 "schedule": settings.sync_tick_seconds,
                 "options": {"expires": settings.sync_tick_seconds},
             },
-            "dispatch.sweep": {
-                "task": "dispatch.sweep",
+            names.DISPATCH_SWEEP: {
+                "task": names.DISPATCH_SWEEP,
                 "schedule": settings.dispatch_sweep_seconds,
                 "options": {"expires": settings.dispatch_sweep_seconds},
             },
-            "health.heartbeat": {
-                "task": "health.heartbeat",
+            names.HEARTBEAT: {
+                "task": names.HEARTBEAT,
                 "schedule": settings.heartbeat_interval_seconds,
                 "options": {"expires": settings.heartbeat_interval_seconds},
             },

@@ -1,7 +1,8 @@
 """Send Celery tasks only after the transaction that created their rows has committed.
 
 A task must never race an uncommitted row (style.md rule 7): `defer` parks the task on the
-session and `core.db.transaction` publishes it after commit, or drops it on rollback.
+session and `core.db.transaction` publishes it after commit, or drops it on rollback (the hooks
+registered at the end of this module).
 
 `defer_once` / `send_once` coalesce: the task is published only if no task holding the same
 marker is pending (a Redis key set with NX and a TTL, in the broker's Redis). The task clears
@@ -29,7 +30,8 @@ from typing import Any
 import redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import get_settings
+from app.core import db
+from app.core.config import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -146,3 +148,6 @@ def _send_once(marker: str, ttl: int, task_name: str, args: tuple[Any, ...]) -> 
 def _markers(url: str) -> "redis.Redis":
     # Synchronous, like `send_task`: both run in a worker thread, whatever loop called us.
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+db.on_transaction_end(commit=publish_deferred, rollback=drop_deferred)

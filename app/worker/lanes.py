@@ -28,6 +28,8 @@ from typing import Any, Literal
 from celery import Celery, bootsteps
 from kombu import Queue
 
+from app.worker import names
+
 logger = logging.getLogger(__name__)
 
 CELERY_APP = "app.worker.celery_app"
@@ -46,10 +48,10 @@ class Lane:
         return f"w-{self.name}"
 
 
-CONTROL = Lane("control", ("health.heartbeat", "sync.tick", "dispatch.sweep"), 1, "threads")
-REPLIES = Lane("replies", ("dispatch.send",), 1, "prefork")
-SYNC = Lane("sync", ("sync.run",), 2, "prefork")
-BACKGROUND = Lane("background", ("links.recompute",), 1, "prefork")
+CONTROL = Lane("control", (names.HEARTBEAT, names.SYNC_TICK, names.DISPATCH_SWEEP), 1, "threads")
+REPLIES = Lane("replies", (names.DISPATCH_SEND,), 1, "prefork")
+SYNC = Lane("sync", (names.SYNC_RUN,), 2, "prefork")
+BACKGROUND = Lane("background", (names.LINKS_RECOMPUTE,), 1, "prefork")
 LANES = (CONTROL, REPLIES, SYNC, BACKGROUND)
 BY_NAME = {lane.name: lane for lane in LANES}
 
@@ -93,7 +95,7 @@ class LaneHeartbeat(bootsteps.StartStopStep):
 
     A consumer step of the worker's main process, run by its timer: it keeps stamping while the
     pool's processes are busy with long tasks, and stops when the consumer loses the broker or
-    the process dies. `/readyz` reads the stamps (`app.health.heartbeat.lane_consumers`).
+    the process dies. `/readyz` reads the stamps (`app.worker.heartbeat.lane_consumers`).
     """
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
@@ -104,8 +106,8 @@ class LaneHeartbeat(bootsteps.StartStopStep):
         self.client: Any = None
 
     def start(self, c: Any) -> None:
-        from app.config import get_settings
-        from app.health import heartbeat
+        from app.core.config import get_settings
+        from app.worker import heartbeat
 
         settings = get_settings()
         self.client = heartbeat.sync_client(settings.require_redis_url())

@@ -14,7 +14,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import get_settings
+from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.redis import create_redis
 

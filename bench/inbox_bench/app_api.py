@@ -7,8 +7,9 @@ named here and sums their CPU by stage (SERVICE_MODULES & co.): these names foll
 
 import app.models  # noqa: F401 - every table in the metadata, or foreign keys cannot resolve
 from app.auth import service as auth_service
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, server_settings, transaction
+from app.interactions import service as interactions_service
 from app.main import create_app
 from app.sellers import service as sellers_service
 
@@ -39,13 +40,18 @@ INSTRUMENTED = (
     "app.interactions.repository",
     "app.links.service",
     "app.links.repository",
+    "app.cards.service",
+    "app.cards.repository",
 )
 # Which of them make which stage of a request (Profiled.stages): the endpoint's service (the
 # costliest call among these modules' functions), auth, and the repositories (their async
 # functions), with the labels the report prints for the two stages named after app/ code.
-SERVICE_MODULES = ("app.interactions.service", "app.links.service")
+SERVICE_MODULES = ("app.interactions.service", "app.links.service", "app.cards.service")
 AUTH_MODULES = ("app.auth.service",)
-REPOSITORY_MODULES = ("app.interactions.repository", "app.links.repository")
+REPOSITORY_MODULES = ("app.interactions.repository", "app.links.repository", "app.cards.repository")
 AUTH_STAGE = "auth (`app/auth/service.py` resolve_bearer)"
 READ_FUNCTION = "read"  # the service function that turns one row into its API item
-READ_STAGE = "… of which `read()` per row (`app/interactions/service.py:39`)"
+READ_STAGE = (
+    "… of which `read()` per row "
+    f"(`app/interactions/service.py:{interactions_service.read.__code__.co_firstlineno}`)"
+)

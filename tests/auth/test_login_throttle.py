@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import throttle
 from app.auth.exceptions import LoginThrottled
-from app.config import Settings
+from app.core.config import Settings
 from app.core.redis import create_redis
 from tests import factories
 

@@ -6,8 +6,8 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiToken
-from app.config import Settings
 from app.core import security
+from app.core.config import Settings
 from tests import factories
 
 

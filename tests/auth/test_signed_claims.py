@@ -9,8 +9,8 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
 from app.core import security
+from app.core.config import Settings
 from tests import factories
 
 HOSTILE_IDS: list[Any] = [2**63, -(2**63) - 1, 10**40, -1, 0, "12abc", "", None, [1], {"id": 1}]

@@ -5,7 +5,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import principal_cache
-from app.config import Settings
+from app.core.config import Settings
 from tests import factories
 
 

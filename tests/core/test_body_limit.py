@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from tests import factories
 

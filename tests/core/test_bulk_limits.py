@@ -7,7 +7,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.dispatch.models import OutboundReply
 from app.dispatch.schemas import MAX_BULK_REPLIES
 from app.interactions.schemas import MAX_BULK_IDS

@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from app.config import Settings
 from app.core import egress
+from app.core.config import Settings
 from app.core.egress import EgressPolicy, Purpose, Refused
 from tests.egress import PUBLIC_V4, PUBLIC_V6, FakeDns, listening
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from tests import factories
 from tests.marketplace import Marketplace

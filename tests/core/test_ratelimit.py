@@ -12,18 +12,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from app.config import Settings
+from app.connectors.wildberries.limits import CHAT, DEFAULT_LIMITS, FEEDBACKS
 from app.core import ratelimit
-from app.core.ratelimit import (
-    CHAT,
-    DEFAULT_LIMITS,
-    FEEDBACKS,
-    MARKETPLACE_LIMITS,
-    Limit,
-    Priority,
-    RateLimiter,
-    RateLimitTimeout,
-)
+from app.core.config import Settings
+from app.core.ratelimit import Limit, Priority, RateLimiter, RateLimitTimeout
 from app.core.redis import create_redis
 from app.dev.embedded import EmbeddedRedis, free_port
 from tests.services import ROOT
@@ -33,7 +25,8 @@ Proc = asyncio.subprocess.Process
 
 @pytest.fixture
 def limiter(redis: Redis) -> RateLimiter:
-    return RateLimiter(redis)
+    """With a marketplace's buckets as the defaults (a call may pass its own `limit`)."""
+    return RateLimiter(redis, defaults=DEFAULT_LIMITS)
 
 
 def quick_redis(url: str) -> Redis:
@@ -325,7 +318,7 @@ async def test_an_unreachable_redis_never_grants_and_times_out(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     redis = quick_redis(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
-    limiter = RateLimiter(redis)
+    limiter = RateLimiter(redis, defaults=DEFAULT_LIMITS)
     try:
         started = time.monotonic()
         with (
@@ -375,11 +368,7 @@ async def test_a_redis_that_stops_stops_the_grants_until_it_is_back(tmp_path: Pa
 # 6. Limits
 
 
-def test_default_limits_are_the_marketplace_rates_with_one_token_in_hand() -> None:
-    assert MARKETPLACE_LIMITS[FEEDBACKS] == Limit(rate=3.0, burst=6)
-    assert MARKETPLACE_LIMITS[CHAT] == Limit(rate=1.0, burst=10)
-    assert DEFAULT_LIMITS[FEEDBACKS] == Limit(rate=3.0, burst=5)
-    assert DEFAULT_LIMITS[CHAT] == Limit(rate=1.0, burst=9)
+def test_replies_come_before_syncs() -> None:
     assert Priority.REPLY < Priority.SYNC
 
 

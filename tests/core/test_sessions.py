@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from starlette.requests import Request
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.deps import get_session
 from app.main import create_app
 

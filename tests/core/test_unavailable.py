@@ -17,7 +17,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.deps import RedisDep, SessionDep
 from tests.committed import running_app
 from tests.faults import FreezableProxy, closed_port, silent_port

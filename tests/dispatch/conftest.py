@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.auth.service import Credential, Principal
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
 from app.sellers import service as sellers_service

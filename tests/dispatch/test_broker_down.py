@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import app.worker.celery_app
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.dispatch import sender
 from app.dispatch.models import OutboundReply

@@ -28,9 +28,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import app.worker.celery_app
-from app.config import Settings
+from app.connectors.wildberries.limits import FEEDBACKS
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
-from app.core.ratelimit import FEEDBACKS
 from app.core.redis import create_redis
 from app.core.security import SecretBox
 from app.dispatch.models import OutboundReply

@@ -5,7 +5,7 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.dispatch.models import OutboundReply
 from app.interactions.models import Interaction, InteractionEvent
 from app.sellers.models import Seller

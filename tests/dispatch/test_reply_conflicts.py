@@ -10,7 +10,7 @@ from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.dispatch.models import OutboundReply
 from app.interactions.models import Interaction
 from app.sellers.models import Seller

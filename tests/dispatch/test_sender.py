@@ -12,8 +12,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.service import Credential, Principal
-from app.config import Settings
 from app.core import locks
+from app.core.config import Settings
 from app.dispatch import repository, sender, service
 from app.dispatch.models import OutboundReply
 from app.dispatch.schemas import ReplyCreate

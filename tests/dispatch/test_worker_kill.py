@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import transaction
 from app.dispatch import sender, service
 from app.dispatch.models import OutboundReply

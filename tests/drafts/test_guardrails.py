@@ -347,3 +347,22 @@ def test_findings_are_json_friendly() -> None:
         "message": finding.message,
         "match": "бот",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "refund_solicited", "quotable"),
+    [
+        ("Лёгкие и мягкие", False, True),
+        ("Гарантия 2 года", False, False),  # our promise once we quote it
+        ("Робот-пылесос", False, False),
+        ("Заказ 123456789 пришёл вовремя", False, False),  # an order number
+        ("Пришёл заказ №5", False, False),
+        ("Ответил бот поддержки", False, False),  # a wording rule
+        ("Оформили возврат без проблем", False, False),  # refund talk, not asked for …
+        ("Оформили возврат без проблем", True, True),  # … or asked for
+    ],
+)
+def test_quotable_is_the_wording_rules_and_more(
+    text: str, refund_solicited: bool, quotable: bool
+) -> None:
+    assert guardrails.quotable(text, refund_solicited=refund_solicited) is quotable

@@ -8,8 +8,8 @@ from itertools import product
 import pytest
 
 from app.drafts import guardrails
-from app.drafts.offline import OfflineProvider, _fit, _Part
 from app.drafts.providers import MAX_LENGTH, Channel, DraftRequest, PreviousReply, first_name
+from app.drafts.providers.offline import OfflineProvider, _fit, _Part
 from app.interactions import classify
 
 offline = OfflineProvider()
@@ -190,7 +190,7 @@ async def test_same_request_same_draft() -> None:
 @pytest.mark.multiprocess
 def test_draft_does_not_depend_on_the_process_hash_seed() -> None:
     code = (
-        "from app.drafts.offline import OfflineProvider; "
+        "from app.drafts.providers.offline import OfflineProvider; "
         "from app.drafts.providers import DraftRequest; "
         "r = DraftRequest(channel='review', text='Брак', pros=None, cons=None, rating=1, "
         "intent='defect_quality', customer_name='Олег', product_name='Чайник', "

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.auth.service import Credential, Principal
-from app.config import Settings
+from app.core.config import Settings
 from app.core.egress import EgressPolicy
 from app.core.security import SecretBox
 from app.demo import service as demo_service

@@ -22,9 +22,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.core.egress import EgressPolicy, Purpose, parse_origin
-from app.drafts.offline import OfflineProvider
-from app.drafts.openai_compat import MisconfiguredProvider, OpenAICompatProvider, build_messages
 from app.drafts.providers import DraftRequest, DraftResult, PreviousReply, provider_for
+from app.drafts.providers.offline import OfflineProvider
+from app.drafts.providers.openai_compat import (
+    MisconfiguredProvider,
+    OpenAICompatProvider,
+    build_messages,
+)
 
 KEY = "sk-test-4f9c2e7d1b"
 MODEL = "test-model-7b"
@@ -233,7 +237,7 @@ async def test_failures_fall_back_to_offline_with_a_reason(
     provider = OpenAICompatProvider(
         fake_llm.base_url(scenario), MODEL, KEY, allowing(fake_llm.url), timeout=5
     )
-    with caplog.at_level(logging.WARNING, logger="app.drafts.openai_compat"):
+    with caplog.at_level(logging.WARNING, logger="app.drafts.providers.openai_compat"):
         result = await provider.draft(request)
 
     assert result.fallback_reason is not None

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import service as auth_service
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker, transaction
 from app.core.security import SecretBox
 from app.demo import service as demo_service

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from app.config import Settings
+from app.core.config import Settings
 from app.main import create_app
 from tests.fuzz.conftest import ApiServer
 

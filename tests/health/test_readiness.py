@@ -5,12 +5,11 @@ import pytest
 from httpx import ASGITransport, AsyncClient, Response
 from redis.asyncio import Redis
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.redis import create_redis
 from app.dev.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from app.health import heartbeat
 from app.main import create_app
-from app.worker import lanes
+from app.worker import heartbeat, lanes
 from tests.services import Services, alembic, database_name, recreate_database_async
 
 LANE_CHECKS = {f"lane_{lane.name}" for lane in lanes.LANES}

@@ -225,38 +225,6 @@ async def test_counts_per_channel_and_status_follow_the_other_filters(
     assert counts["total"] == 3
 
 
-async def test_card_has_messages_context_links_and_sla(
-    session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
-) -> None:
-    seller, headers = shop
-    make = factories.create_interaction
-    chat = await make(session, seller, channel="chat", nm_id=5, thread_key="1:c",
-                      sla_due_at=NOW + timedelta(minutes=30))  # fmt: skip
-    await factories.add_chat_message(session, chat, "Где заказ?", "in")
-    await factories.add_chat_message(session, chat, "Уже в пути", "out")
-    for n in range(7):
-        await make(session, seller, nm_id=5, rating=2, intent="sizing_fit", status="responded",
-                   needs_response=False, extra={"answer": {"text": f"Ответ {n}"}},
-                   occurred_at=NOW - timedelta(days=1) + timedelta(minutes=n))  # fmt: skip
-    await make(session, seller, channel="question", nm_id=5, intent="availability_delivery")
-    await make(session, seller, nm_id=6, intent="defect_quality", rating=1)
-
-    body = (await client.get(f"/api/v1/interactions/{chat.id}", headers=headers)).json()
-
-    assert body["interaction"]["id"] == chat.id
-    assert [m["text"] for m in body["messages"]] == ["Где заказ?", "Уже в пути"]
-    context = body["context"]
-    assert context["nm_id"] == 5
-    assert len(context["recent"]["review"]) == 5
-    assert len(context["recent"]["question"]) == 1
-    assert context["recent"]["chat"] == []  # the card's own item is not its context
-    assert context["top_intents"][0] == {"intent": "sizing_fit", "count": 7}
-    assert [r["text"] for r in context["last_replies"]] == [f"Ответ {n}" for n in (6, 5, 4, 3, 2)]
-    assert body["sla"]["state"] == "due_soon"
-    assert 0 < body["sla"]["minutes_left"] <= 30
-    assert body["links"] == []
-
-
 async def test_triage_changes_fields_and_records_events(
     session: AsyncSession, client: AsyncClient, shop: tuple[Seller, dict[str, str]]
 ) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.interactions.models import Interaction, LinkCandidate
-from app.links.models import link_backlog
+from app.interactions.models import Interaction
+from app.links.models import LinkCandidate, link_backlog
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 _ids = itertools.count(1)

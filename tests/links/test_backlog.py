@@ -13,8 +13,8 @@ from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import Settings
 from app.core import locks
+from app.core.config import Settings
 from app.links import backlog, service
 from app.links.models import link_backlog
 from app.sandbox.config import SandboxConfig

@@ -1,8 +1,8 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.interactions.models import LinkCandidate
 from app.links import service
+from app.links.models import LinkCandidate
 from tests import factories
 from tests.links.helpers import make, stored
 

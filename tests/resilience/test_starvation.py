@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from app.health import heartbeat
+from app.worker import heartbeat
 from tests.resilience.conftest import Shop, make_shop, record
 from tests.resilience.stack import NotYet, Stack, wait_for
 

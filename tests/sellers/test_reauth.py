@@ -14,10 +14,11 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.dispatch import sender
 from app.dispatch.models import OutboundReply
 from app.interactions.models import Interaction, InteractionEvent
+from app.sellers import reauth
 from app.sellers.models import AccountEvent, MarketplaceAccount, Seller
 from app.sync import service as sync_service
 from app.sync.models import SyncRun
@@ -310,3 +311,13 @@ async def test_a_refusal_of_a_call_made_before_the_token_was_fixed_pauses_nothin
     assert (waiting.state, waiting.attempts) == ("queued", 0)
     assert waiting.next_attempt_at <= datetime.now(UTC)  # due at once, not in an hour
     assert await sender.send(deps, reply_id) == "sent"
+
+
+async def test_the_api_loads_what_a_resumed_account_resumes(app: FastAPI) -> None:
+    """sellers imports neither dispatch nor sync (they import it): each registers its own
+    resume hook, loaded with its router."""
+    registered = {f"{hook.__module__}.{hook.__name__}" for hook in reauth.resume_hooks()}
+    assert registered >= {
+        "app.dispatch.service._release_waiting",
+        "app.sync.service._sync_resumed_account",
+    }

@@ -6,8 +6,8 @@ from httpx import AsyncClient
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.connectors import registry
 from app.core.egress import Purpose
-from app.core.ratelimit import DEFAULT_LIMITS
 from app.interactions import classify
 from app.sellers.models import Seller, SellerSettings
 from app.sellers.schemas import Intent, RateCategory
@@ -30,7 +30,7 @@ async def _row(session: AsyncSession, seller_id: int) -> SellerSettings:
 
 def test_schema_literals_follow_the_classifier_and_the_limiter() -> None:
     assert get_args(Intent) == classify.INTENTS
-    assert set(get_args(RateCategory)) == set(DEFAULT_LIMITS)
+    assert set(get_args(RateCategory)) == set(registry.default_limits())
 
 
 async def test_defaults(session: AsyncSession, client: AsyncClient) -> None:
@@ -285,7 +285,7 @@ async def test_rate_limit_overrides_are_stored_as_the_sync_reads_them(
         "feedbacks": {"rate": 1.5, "burst": 3},
         "chat": {"rate": 0.5, "burst": 5},
     }
-    # The shape app.sync.service.seller_setup turns into Limit(rate, burst) per category.
+    # The shape app.sellers.service.marketplace_access turns into Limit(rate, burst) per category.
     assert (await _row(session, seller.id)).rate_limits == {
         "feedbacks": {"rate": 1.5, "burst": 3},
         "chat": {"rate": 0.5, "burst": 5},

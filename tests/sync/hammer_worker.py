@@ -10,8 +10,8 @@ import asyncio
 import sys
 import time
 
-from app.config import Settings
 from app.connectors.wildberries.client import WildberriesClient
+from app.core.config import Settings
 from app.core.egress import EgressPolicy
 from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis

@@ -2,6 +2,10 @@
 
 from typing import Any
 
+from app.connectors.wildberries import mapping
+from app.sync import normalize
+from app.sync.normalize import SellerContext
+
 
 def feedback(i: int, **over: Any) -> dict[str, Any]:
     item: dict[str, Any] = {
@@ -63,3 +67,12 @@ def event(
         "sender": sender,
         "clientName": "Пётр",
     }
+
+
+def review_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
+    """A raw review as the sync stores it: mapped by the connector, classified by the sync."""
+    return normalize.classified(mapping.feedback_item(raw, ctx.seller_id), ctx)
+
+
+def question_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
+    return normalize.classified(mapping.question_item(raw, ctx.seller_id), ctx)

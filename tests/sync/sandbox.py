@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.security import SecretBox
 from app.interactions.models import ChatMessage, Interaction
 from app.sandbox.app import create_sandbox_app

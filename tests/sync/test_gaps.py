@@ -14,9 +14,9 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.config import Settings
 from app.connectors.base import BadRequest
 from app.connectors.wildberries.client import WildberriesClient
+from app.core.config import Settings
 from app.core.egress import EgressPolicy
 from app.core.ratelimit import RateLimiter
 from app.sandbox.seller import Seller as SandboxSeller

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.services import ROOT
 
 pytestmark = pytest.mark.multiprocess

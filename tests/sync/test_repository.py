@@ -3,9 +3,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connectors.wildberries import mapping
 from app.interactions.models import Interaction
 from app.sync import repository
+from app.sync.normalize import SellerContext
 from tests import factories
 from tests.sync import payloads
 
@@ -21,8 +21,8 @@ async def _row(session: AsyncSession, seller_id: int, external_id: str) -> Inter
 
 async def test_same_payload_twice_changes_nothing(session: AsyncSession) -> None:
     seller = await factories.create_seller(session)
-    ctx = mapping.SellerContext(seller.id, {})
-    rows = [mapping.feedback_row(payloads.feedback(i), ctx) for i in range(3)]
+    ctx = SellerContext(seller.id, {})
+    rows = [payloads.review_row(payloads.feedback(i), ctx) for i in range(3)]
 
     first = await repository.upsert_interactions(session, rows)
     again = await repository.upsert_interactions(session, rows)
@@ -35,8 +35,8 @@ async def test_light_update_refreshes_volatile_fields_and_keeps_heavy_and_operat
     session: AsyncSession,
 ) -> None:
     seller = await factories.create_seller(session)
-    ctx = mapping.SellerContext(seller.id, {})
-    await repository.upsert_interactions(session, [mapping.feedback_row(payloads.feedback(1), ctx)])
+    ctx = SellerContext(seller.id, {})
+    await repository.upsert_interactions(session, [payloads.review_row(payloads.feedback(1), ctx)])
     stored = await _row(session, seller.id, "fb000000000000000001")
     stored.priority, stored.priority_reason = "urgent", "operator override"
     stored.intent = "defect_quality"
@@ -45,7 +45,7 @@ async def test_light_update_refreshes_volatile_fields_and_keeps_heavy_and_operat
         1, text="Исправленный текст", answer={"text": "Спасибо", "state": "wbRu"}
     )
 
-    written = await repository.upsert_interactions(session, [mapping.feedback_row(answered, ctx)])
+    written = await repository.upsert_interactions(session, [payloads.review_row(answered, ctx)])
     created, updated = written.created, written.updated
 
     row = await _row(session, seller.id, "fb000000000000000001")
@@ -58,10 +58,10 @@ async def test_light_update_refreshes_volatile_fields_and_keeps_heavy_and_operat
 
 async def test_pending_reply_is_kept_during_the_moderation_window(session: AsyncSession) -> None:
     seller = await factories.create_seller(session)
-    ctx = mapping.SellerContext(seller.id, {})
-    open_row = mapping.feedback_row(payloads.feedback(1), ctx)
+    ctx = SellerContext(seller.id, {})
+    open_row = payloads.review_row(payloads.feedback(1), ctx)
     await repository.upsert_interactions(
-        session, [open_row, mapping.feedback_row(payloads.feedback(2), ctx)]
+        session, [open_row, payloads.review_row(payloads.feedback(2), ctx)]
     )
     for external_id, until in (
         ("fb000000000000000001", datetime.now(UTC) + timedelta(minutes=30)),
@@ -73,7 +73,7 @@ async def test_pending_reply_is_kept_during_the_moderation_window(session: Async
 
     await repository.upsert_interactions(
         session,
-        [open_row, mapping.feedback_row(payloads.feedback(2), ctx)],
+        [open_row, payloads.review_row(payloads.feedback(2), ctx)],
     )
 
     within = await _row(session, seller.id, "fb000000000000000001")
@@ -88,7 +88,7 @@ async def test_identity_is_per_seller(session: AsyncSession) -> None:
 
     for seller in (a, b):
         written = await repository.upsert_interactions(
-            session, [mapping.feedback_row(item, mapping.SellerContext(seller.id, {}))]
+            session, [payloads.review_row(item, SellerContext(seller.id, {}))]
         )
         assert written.created == 1
 

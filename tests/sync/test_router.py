@@ -4,10 +4,10 @@ from httpx import AsyncClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.connectors.wildberries import mapping
 from app.sellers.models import Seller
 from app.sync import repository, service
 from app.sync.models import SyncRun
+from app.sync.normalize import SellerContext
 from tests import factories
 from tests.marketplace import Marketplace
 from tests.sync import payloads
@@ -134,17 +134,17 @@ async def test_inbox_lists_newest_first_with_a_stable_cursor_and_never_leaks(
     seller, headers = await factories.operator(session, client, "inbox@example.com", "A")
     other, _ = await factories.operator(session, client, "inbox2@example.com", "B")
     for owner in (seller, other):
-        ctx = mapping.SellerContext(owner.id, {})
+        ctx = SellerContext(owner.id, {})
         await repository.upsert_interactions(
-            session, [mapping.feedback_row(payloads.feedback(i), ctx) for i in range(5)]
+            session, [payloads.review_row(payloads.feedback(i), ctx) for i in range(5)]
         )
 
     page1 = (await client.get("/api/v1/interactions?limit=3&sort=newest", headers=headers)).json()
     # A newer item arriving between pages must not shift the second page.
     await repository.upsert_interactions(
         session,
-        [mapping.feedback_row(payloads.feedback(99, createdDate="2026-12-01T00:00:00+03:00"),
-                              mapping.SellerContext(seller.id, {}))],
+        [payloads.review_row(payloads.feedback(99, createdDate="2026-12-01T00:00:00+03:00"),
+                              SellerContext(seller.id, {}))],
     )  # fmt: skip
     page2 = (
         await client.get(f"/api/v1/interactions?limit=3&sort=newest&cursor={page1['next_cursor']}",

@@ -10,8 +10,8 @@ from httpx import AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.config import Settings
 from app.core import locks
+from app.core.config import Settings
 from app.sellers.models import Seller
 from app.sync import service
 from app.sync.models import SyncRun

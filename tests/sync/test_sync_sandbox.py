@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.config import Settings
+from app.core.config import Settings
 from app.sync import repository
 from app.sync.models import SyncError
 from tests.sync import sandbox

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.config import Settings
+from app.core.config import Settings
 from app.core.db import create_engine
 from app.core.security import SecretBox
 from app.interactions.models import Interaction

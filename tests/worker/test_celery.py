@@ -8,9 +8,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.config import Settings
-from app.health import heartbeat
-from app.worker import lanes
+from app.core.config import Settings
+from app.worker import heartbeat, lanes
 from app.worker.celery_app import VISIBILITY_TIMEOUT_SECONDS, celery_app
 from tests.services import ROOT
 

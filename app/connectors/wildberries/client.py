@@ -1,19 +1,19 @@
-"""Async Wildberries client for one marketplace account (docs/wb-api.md §1, §2).
+"""Async Wildberries client for one marketplace account (docs/wb-api.md §0, §1, §2).
 
 Every call first takes a token from the seller's Redis bucket, so all workers together stay
 within the marketplace's limits. 429s penalise the shared bucket for the advertised retry time;
 5xx, timeouts and maintenance windows are retried with capped exponential backoff and full
 jitter; 401/403 raise AuthError and other 4xx BadRequest at once. Every request goes through the
 outbound policy (purpose marketplace): a refused address is never called (`PolicyRefused`).
+The token check (`GET /ping`) goes through the same call, once and outside the seller's bucket.
 """
 
 import asyncio
-import random
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import orjson
@@ -21,15 +21,26 @@ import orjson
 from app.connectors.base import (
     AuthError,
     BadRequest,
+    CallStats,
+    ConnectorError,
+    EventsPage,
+    ListChannel,
+    ListPage,
     MaybeDelivered,
     PolicyRefused,
+    RateLimited,
+    RetryPolicy,
+    TokenCheck,
+    TokenVerdict,
     TransientError,
+    WindowRead,
 )
-from app.connectors.wildberries.schemas import EventsPage, ListPage, WindowRead
+from app.connectors.wildberries.limits import CHAT, DEFAULT_LIMITS, FEEDBACKS
 from app.core import egress
-from app.core.ratelimit import CHAT, FEEDBACKS, Limit, Priority, RateLimiter
+from app.core.backoff import full_jitter
+from app.core.ratelimit import Limit, Priority, RateLimiter
 
-ListChannel = Literal["review", "question"]
+logger = logging.getLogger(__name__)
 
 REVIEWS_MAX_TAKE = 5000
 REVIEWS_MAX_SKIP = 199_990
@@ -39,13 +50,12 @@ QUESTIONS_MAX_TAKE_PLUS_SKIP = 10_000
 # or not.
 WINDOW_OVERLAP_SECONDS = 1
 MAINTENANCE_MARKERS = ("временные ограничения", "Технический перерыв")
-
-
-@dataclass
-class CallStats:
-    requests: int = 0
-    rate_limited: int = 0
-    retries: int = 0
+# The ping is limited to 3 calls per 30 s per host: asked once (no retry, no wait on a 429),
+# within this long; a 429 without a retry header means the whole window.
+PING = RetryPolicy(max_attempts=1, max_rate_limited=0, timeout=10.0)
+PING_WINDOW_SECONDS = 30.0
+# The longest Retry-After we honour (a broken header must not park a worker for hours).
+MAX_RETRY_AFTER_SECONDS = 600.0
 
 
 class WildberriesClient:
@@ -53,28 +63,23 @@ class WildberriesClient:
         self,
         *,
         token: str,
-        seller_id: int,
-        limiter: RateLimiter,
+        seller_id: int | None,
+        limiter: RateLimiter | None,
         feedbacks_url: str,
         chat_url: str,
         policy: egress.EgressPolicy,
         limits: Mapping[str, Limit] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float = 30.0,
-        max_attempts: int = 6,
-        max_rate_limited: int = 50,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
+        """`seller_id` and `limiter` may be None only for a client that just checks its token."""
         self._seller_id = seller_id
         self._limiter = limiter
-        self._limits = dict(limits or {})
+        self._limits = DEFAULT_LIMITS | dict(limits or {})
         self._feedbacks_url = feedbacks_url.rstrip("/")
         self._chat_url = chat_url.rstrip("/")
-        self._max_attempts = max_attempts
-        self._max_rate_limited = max_rate_limited
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
+        self._retry = retry or RetryPolicy()
+        timeout = self._retry.timeout
         self._http = httpx.AsyncClient(
             headers={"Authorization": token, "Accept": "application/json"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
@@ -90,6 +95,47 @@ class WildberriesClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    # --- token check (wb-api.md §0) ------------------------------------------------------------
+
+    async def check_token(self) -> TokenCheck:
+        """`GET /ping` on the feedbacks host: the token works and its category matches. Never
+        raises for the marketplace's answer; the message never quotes the marketplace."""
+        try:
+            async with asyncio.timeout(PING.timeout):
+                response = await self._call(
+                    None, "GET", self._feedbacks_url + "/ping", {},
+                    retry=PING, retry_after_default=PING_WINDOW_SECONDS,
+                )  # fmt: skip
+        except AuthError as exc:
+            rejected = exc.status_code or 401
+            return TokenCheck(
+                TokenVerdict.REJECTED,
+                f"the marketplace rejected the token ({egress.http_status(rejected)})",
+                rejected,
+            )
+        except RateLimited as exc:
+            return TokenCheck(
+                TokenVerdict.RATE_LIMITED,
+                "the marketplace's token check is rate limited; try again shortly",
+                exc.status_code,
+                exc.retry_after,
+            )
+        except (ConnectorError, TimeoutError) as exc:
+            answered, why = _status_and_reason(exc)
+            if answered is None:
+                logger.warning("marketplace ping failed: %s", why)
+            else:
+                logger.warning("marketplace ping answered HTTP %s", answered)
+            return TokenCheck(
+                TokenVerdict.UNREACHABLE, f"the marketplace check failed: {why}", answered
+            )
+        if response.status_code == 200 and _says_ok(response):
+            return TokenCheck(TokenVerdict.OK, "ok", 200)
+        status = response.status_code
+        logger.warning("marketplace ping answered HTTP %s", status)
+        why = egress.http_status(status) if status != 200 else egress.MALFORMED
+        return TokenCheck(TokenVerdict.UNREACHABLE, f"the marketplace check failed: {why}", status)
 
     # --- reviews and questions -------------------------------------------------------------
 
@@ -244,9 +290,11 @@ class WildberriesClient:
         )
 
     async def iter_events(
-        self, next_ms: int | None, priority: Priority = Priority.SYNC
+        self, next_cursor: int | None, priority: Priority = Priority.SYNC
     ) -> AsyncIterator[EventsPage]:
-        """Pages of events after `next_ms`, until the marketplace has nothing newer."""
+        """Pages of events after `next_cursor` (Unix ms), until the marketplace has nothing
+        newer."""
+        next_ms = next_cursor
         while True:
             page = await self.events(next_ms, priority)
             yield page
@@ -268,9 +316,10 @@ class WildberriesClient:
         body = {"id": external_id, "answer": {"text": text}, "state": "wbRu"}
         await self._send(FEEDBACKS, "PATCH", self._feedbacks_url + "/api/v1/questions", json=body)
 
-    async def send_chat_message(self, reply_sign: str, text: str) -> None:
+    async def send_chat_message(self, chat: Mapping[str, Any], text: str) -> None:
+        """Into the chat whose interaction `extra` is `chat`: WB addresses it by its reply sign."""
         # multipart/form-data fields (no file parts): httpx writes (None, value) as a field.
-        fields = {"replySign": (None, reply_sign), "message": (None, text)}
+        fields = {"replySign": (None, str(chat["reply_sign"])), "message": (None, text)}
         await self._send(CHAT, "POST", self._chat_url + "/api/v1/seller/message", files=fields)
 
     async def review_answer(self, external_id: str) -> str | None:
@@ -295,7 +344,7 @@ class WildberriesClient:
         return texts
 
     async def _send(self, category: str, method: str, url: str, **body: Any) -> None:
-        await self._call(category, method, url, {}, Priority.REPLY, retry_failures=False, **body)
+        await self._call(category, method, url, {}, Priority.REPLY, writes=True, **body)
 
     # --- transport -------------------------------------------------------------------------
 
@@ -320,57 +369,79 @@ class WildberriesClient:
 
     async def _call(
         self,
-        category: str,
+        category: str | None,
         method: str,
         url: str,
         params: dict[str, Any],
         priority: Priority = Priority.SYNC,
         *,
-        retry_failures: bool = True,
+        writes: bool = False,
+        retry: RetryPolicy | None = None,
+        retry_after_default: float = 1.0,
         **body: Any,
     ) -> httpx.Response:
+        """One call under the retry policy; `category` None: outside the seller's bucket (the
+        token check). A write is never sent twice once it may have landed (MaybeDelivered)."""
+        policy = retry or self._retry
         failures = rate_limited = 0
         while True:
-            await self._limiter.acquire(
-                self._seller_id, category, limit=self._limits.get(category), priority=priority
-            )
+            if category is not None:
+                await self._acquire(category, priority)
             self.stats.requests += 1
             try:
                 response = await self._http.request(method, url, params=params, **body)
-            except egress.Refused:
-                raise PolicyRefused(f"{egress.REFUSED} on {method} {url}") from None
+            except (egress.Refused, httpx.InvalidURL) as exc:
+                why = egress.failure(exc)
+                raise PolicyRefused(f"{why} on {method} {url}", reason=why) from None
             except httpx.TransportError as exc:  # timeouts, refused and reset connections
-                failure = f"{egress.failure(exc)} on {method} {url}"
+                why, status = egress.failure(exc), None
+                failure = f"{why} on {method} {url}"
             else:
                 status = response.status_code
                 if status < 300:
                     return response
+                why = egress.http_status(status)
                 if status in (401, 403):
-                    raise AuthError(f"{status} from the marketplace: {_detail(response)}", status)
+                    raise AuthError(
+                        f"{status} from the marketplace: {_detail(response)}", status, reason=why
+                    )
                 if status == 429 and not _is_maintenance(response):
                     rate_limited += 1
                     self.stats.rate_limited += 1
-                    if rate_limited > self._max_rate_limited:
-                        raise TransientError(f"still rate limited after {rate_limited} tries")
-                    await self._limiter.penalize(
-                        self._seller_id, category, _retry_seconds(response)
-                    )
+                    wait = retry_after_seconds(response, default=retry_after_default)
+                    if rate_limited > policy.max_rate_limited:
+                        raise RateLimited(f"still rate limited after {rate_limited} tries", wait)
+                    if category is not None:
+                        await self._penalize(category, wait)
                     continue
                 if status < 500 and not _is_maintenance(response):
-                    raise BadRequest(f"{status} on {method} {url}: {_detail(response)}")
+                    raise BadRequest(
+                        f"{status} on {method} {url}: {_detail(response)}", status, reason=why
+                    )
                 failure = f"{status} on {method} {url}: {_detail(response)}"
             failures += 1
-            if not retry_failures:
-                raise MaybeDelivered(f"may have landed: {failure}")
-            if failures >= self._max_attempts:
-                raise TransientError(f"gave up after {failures} attempts: {failure}")
+            if writes:
+                raise MaybeDelivered(f"may have landed: {failure}", status, reason=why)
+            if failures >= policy.max_attempts:
+                raise TransientError(
+                    f"gave up after {failures} attempts: {failure}", status, reason=why
+                )
             self.stats.retries += 1
-            await asyncio.sleep(self._backoff(failures))
+            await asyncio.sleep(full_jitter(failures, policy.backoff_base, policy.backoff_cap))
 
-    def _backoff(self, failures: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base × 2^n)]."""
-        ceiling = min(self._backoff_cap, self._backoff_base * 2**failures)
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+    async def _acquire(self, category: str, priority: Priority) -> None:
+        limiter, seller_id = self._bucket()
+        limit = self._limits.get(category)
+        await limiter.acquire(seller_id, category, limit=limit, priority=priority)
+
+    async def _penalize(self, category: str, seconds: float) -> None:
+        limiter, seller_id = self._bucket()
+        await limiter.penalize(seller_id, category, seconds)
+
+    def _bucket(self) -> tuple[RateLimiter, int]:
+        if self._limiter is None or self._seller_id is None:
+            raise TypeError("a token-check client makes no rate-limited calls")
+        return self._limiter, self._seller_id
 
 
 def newest_created_second(items: list[Any]) -> int | None:
@@ -444,10 +515,26 @@ def _is_maintenance(response: httpx.Response) -> bool:
     )
 
 
-def _retry_seconds(response: httpx.Response) -> float:
+def retry_after_seconds(response: httpx.Response, *, default: float) -> float:
+    """How long WB asks us to wait (X-Ratelimit-Retry, else Retry-After), capped; `default`
+    without either."""
     for header in ("X-Ratelimit-Retry", "Retry-After"):
         try:
-            return max(0.0, min(float(response.headers[header]), 600.0))
+            return max(0.0, min(float(response.headers[header]), MAX_RETRY_AFTER_SECONDS))
         except (KeyError, ValueError):
             continue
-    return 1.0
+    return default
+
+
+def _says_ok(response: httpx.Response) -> bool:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and body.get("Status") == "OK"
+
+
+def _status_and_reason(exc: ConnectorError | TimeoutError) -> tuple[int | None, str]:
+    if isinstance(exc, ConnectorError):
+        return exc.status_code, exc.reason
+    return None, egress.failure(exc)

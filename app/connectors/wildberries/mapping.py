@@ -1,30 +1,37 @@
-"""Wildberries items → canonical interaction rows (and chat messages).
+"""Wildberries items → marketplace-neutral interaction items (and chat messages).
 
-Each function validates one raw item and raises pydantic.ValidationError (or ValueError) when it is
-malformed; the sync records those and moves on. Heavy fields (intent, priority, SLA) are computed
-here for every item but only written when the row is new (see sync.repository.upsert_interactions).
+Each `*_item` function validates one raw item and raises pydantic.ValidationError (or ValueError)
+when it is malformed; the batch functions collect those as `Invalid` for the sync to record. No
+classification here: the buyer's words go out as `texts` and the sync derives intent, priority
+and SLA from them (`app.sync.normalize`).
 """
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from app.connectors.base import (
+    ChatBatch,
+    ChatDirectory,
+    ChatThread,
+    InteractionItem,
+    Invalid,
+    ItemBatch,
+    ListChannel,
+)
 from app.connectors.wildberries.schemas import Chat, ChatEvent, Feedback, Question
-from app.interactions import classify
 
 MARKETPLACE = "wildberries"
 SOURCE = "wb_api"
+_MALFORMED = (ValidationError, ValueError, TypeError)
 
 
-@dataclass(frozen=True)
-class SellerContext:
-    seller_id: int
-    sla_targets: dict[str, Any]
-
-
-def _base(ctx: SellerContext, channel: str, external_id: str) -> dict[str, Any]:
+def _base(seller_id: int, channel: str, external_id: str) -> dict[str, Any]:
     return {
-        "seller_id": ctx.seller_id,
+        "seller_id": seller_id,
         "marketplace": MARKETPLACE,
         "channel": channel,
         "external_id": external_id,
@@ -40,13 +47,32 @@ def _base(ctx: SellerContext, channel: str, external_id: str) -> dict[str, Any]:
     }
 
 
-def item_ids(raws: list[Any]) -> list[str]:
+def item_ids(raws: Sequence[Any]) -> list[str]:
     """The external ids of raw reviews or questions, before validation (a malformed item's id
     may be missing: it is not stored anyway)."""
     return [raw["id"] for raw in raws if isinstance(raw, dict) and isinstance(raw.get("id"), str)]
 
 
-def feedback_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
+def raw_id(raw: Any) -> str | None:
+    """The id a malformed raw item shows, if any (for the sync error that records it)."""
+    if not isinstance(raw, dict):
+        return None
+    value = raw.get("id") or raw.get("eventID") or raw.get("chatID")
+    return str(value)[:128] if isinstance(value, str | int) else None
+
+
+def list_items(channel: ListChannel, raws: Sequence[Any], seller_id: int) -> ItemBatch:
+    to_item = feedback_item if channel == "review" else question_item
+    batch = ItemBatch()
+    for raw in raws:
+        try:
+            batch.items.append(to_item(raw, seller_id))
+        except _MALFORMED as exc:
+            batch.invalid.append(Invalid(raw, exc, raw_id(raw)))
+    return batch
+
+
+def feedback_item(raw: Any, seller_id: int) -> InteractionItem:
     item = Feedback.model_validate(raw)
     answer = item.answer
     if answer is None or answer.state == "rejected":
@@ -55,12 +81,10 @@ def feedback_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
         status = "pending_reply"
     else:
         status = "responded"
-    intent = classify.classify_intent(item.text, item.cons, item.pros)
-    priority = classify.review_priority(item.productValuation, intent, item.text, item.cons)
     has_content = bool(item.text or item.pros or item.cons or item.photoLinks)
     product = item.productDetails
     occurred = _utc(item.createdDate)
-    return _base(ctx, "review", item.id) | {
+    row = _base(seller_id, "review", item.id) | {
         "customer_name": item.userName or None,
         "nm_id": product.nmId,
         "product_article": product.supplierArticle,
@@ -72,10 +96,6 @@ def feedback_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
         "photos_count": len(item.photoLinks or []),
         "status": status,
         "needs_response": status == "open" and (has_content or item.productValuation <= 3),
-        "intent": intent,
-        "priority": priority.level,
-        "priority_reason": priority.reason,
-        "sla_due_at": classify.sla_due(ctx.sla_targets, "review", intent, occurred),
         "occurred_at": occurred,
         "extra": {
             "answer": answer.model_dump() if answer else None,
@@ -90,19 +110,18 @@ def feedback_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
             "parent_feedback_id": item.parentFeedbackId,
         },
     }
+    return InteractionItem(row, (item.text, item.cons, item.pros), occurred)
 
 
-def question_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
+def question_item(raw: Any, seller_id: int) -> InteractionItem:
     item = Question.model_validate(raw)
     answered = item.answer is not None and bool(item.answer.text)
     # State "none": rejected by the seller, hidden from buyers, nothing left to answer.
     status = "closed" if item.state == "none" else "responded" if answered else "open"
-    intent = classify.classify_intent(item.text)
-    priority = classify.question_priority(intent, item.text)
     product = item.productDetails
     occurred = _utc(item.createdDate)
     answered_at = item.answer.createDate if item.answer else None
-    return _base(ctx, "question", item.id) | {
+    row = _base(seller_id, "question", item.id) | {
         "customer_name": None,
         "nm_id": product.nmId,
         "product_article": product.supplierArticle,
@@ -110,10 +129,6 @@ def question_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
         "text": item.text,
         "status": status,
         "needs_response": status == "open",
-        "intent": intent,
-        "priority": priority.level,
-        "priority_reason": priority.reason,
-        "sla_due_at": classify.sla_due(ctx.sla_targets, "question", intent, occurred),
         "occurred_at": occurred,
         "first_response_at": _utc(answered_at) if answered_at else None,
         "extra": {
@@ -124,6 +139,7 @@ def question_row(raw: Any, ctx: SellerContext) -> dict[str, Any]:
             "is_warned": item.isWarned,
         },
     }
+    return InteractionItem(row, (item.text,), occurred)
 
 
 def chat_event(raw: Any) -> ChatEvent:
@@ -132,6 +148,43 @@ def chat_event(raw: Any) -> ChatEvent:
 
 def parse_chat(raw: Any) -> Chat:
     return Chat.model_validate(raw)
+
+
+def chat_directory(raws: Sequence[Any]) -> ChatDirectory:
+    directory = ChatDirectory()
+    for raw in raws:
+        try:
+            chat = parse_chat(raw)
+        except ValidationError as exc:
+            directory.invalid.append(Invalid(raw, exc, raw_id(raw)))
+            continue
+        directory.chats[chat.chatID] = chat
+    return directory
+
+
+def chat_threads(raws: Sequence[Any], directory: ChatDirectory, seller_id: int) -> ChatBatch:
+    """A page of raw events as threads: by chat in order of first appearance (in time order),
+    each chat's events oldest first."""
+    batch = ChatBatch()
+    events: list[ChatEvent] = []
+    for raw in raws:
+        try:
+            events.append(chat_event(raw))
+        except ValidationError as exc:
+            batch.invalid.append(Invalid(raw, exc, raw_id(raw)))
+    events.sort(key=lambda e: e.addTimestamp)
+    by_chat: defaultdict[str, list[ChatEvent]] = defaultdict(list)
+    for event in events:
+        by_chat[event.chatID].append(event)
+    batch.threads = [
+        ChatThread(
+            chat_id,
+            chat_item(chat_id, chat_events, directory.chats.get(chat_id), seller_id),
+            [message_row(e, seller_id) for e in chat_events],
+        )
+        for chat_id, chat_events in by_chat.items()
+    ]
+    return batch
 
 
 def message_row(event: ChatEvent, seller_id: int) -> dict[str, Any]:
@@ -148,9 +201,9 @@ def message_row(event: ChatEvent, seller_id: int) -> dict[str, Any]:
     }
 
 
-def chat_row(
-    chat_id: str, events: list[ChatEvent], meta: Chat | None, ctx: SellerContext
-) -> dict[str, Any]:
+def chat_item(
+    chat_id: str, events: list[ChatEvent], meta: Chat | None, seller_id: int
+) -> InteractionItem:
     """The chat's interaction as these (time-ordered) new events leave it."""
     last = events[-1]
     client_texts = [e.message.text for e in events if e.sender == "client" and e.message]
@@ -160,15 +213,13 @@ def chat_row(
     if last_out is not None:
         waiting = [e for e in waiting if e.addTimestamp > last_out]
     text = client_texts[-1] if client_texts else (last.message.text if last.message else "")
-    intent = classify.classify_intent(*client_texts)
-    priority = classify.chat_priority(intent, " ".join(client_texts))
     card = (meta.goodCard if meta else None) or _event_card(events)
     reply_sign = (meta.replySign if meta else None) or next(
         (e.replySign for e in events if e.replySign), None
     )
     open_ = last.sender == "client"
     due_from = ms_to_datetime(waiting[0].addTimestamp) if waiting else None
-    return _base(ctx, "chat", chat_id) | {
+    row = _base(seller_id, "chat", chat_id) | {
         "thread_key": chat_id,
         "order_id": card.rid if card else None,
         "customer_name": (meta.clientName if meta else None) or last.clientName,
@@ -178,12 +229,6 @@ def chat_row(
         "text": text,
         "status": "open" if open_ else "responded",
         "needs_response": open_,
-        "intent": intent,
-        "priority": priority.level,
-        "priority_reason": priority.reason,
-        "sla_due_at": classify.sla_due(ctx.sla_targets, "chat", intent, due_from)
-        if due_from
-        else None,
         "occurred_at": ms_to_datetime(events[0].addTimestamp),
         "extra": {
             "reply_sign": reply_sign,
@@ -193,6 +238,7 @@ def chat_row(
             "size": card.size if card else None,
         },
     }
+    return InteractionItem(row, tuple(client_texts), due_from)
 
 
 def _event_card(events: list[ChatEvent]) -> Any:

@@ -121,29 +121,3 @@ class ChatEvent(_Item):
     replySign: str | None = None
     sender: Literal["client", "seller", "wb"] | str = "client"
     clientName: str | None = None
-
-
-class WindowRead(BaseModel):
-    """How reading one dense window (one second, both ends inclusive) went: `read` distinct
-    items; `missing` the ones WB's caps kept out of reach (0: the window is complete)."""
-
-    date_from: int  # Unix seconds
-    date_to: int
-    read: int
-    missing: int
-
-
-class ListPage(BaseModel):
-    """A reviews or questions page: raw items plus the counters WB sends alongside; the last
-    page of a dense window carries how reading it went (`window`)."""
-
-    items: list[Any]
-    count_unanswered: int | None = None
-    count_archive: int | None = None
-    window: WindowRead | None = None
-
-
-class EventsPage(BaseModel):
-    events: list[Any]
-    next: int | None
-    total: int

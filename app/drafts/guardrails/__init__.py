@@ -8,8 +8,16 @@ severities per channel, the limits) and the reasoning behind them; `engine.py` n
 text (so obfuscation does not pass) and matches the rules.
 """
 
-from app.drafts.guardrails.engine import Finding, blocking, check, max_length, wording
-from app.drafts.guardrails.rules import REFUND_INTENTS, Channel, Severity
+from app.connectors.base import Channel
+from app.drafts.guardrails.engine import (
+    Finding,
+    blocking,
+    check,
+    max_length,
+    quotable,
+    wording,
+)
+from app.drafts.guardrails.rules import REFUND_INTENTS, Severity
 
 __all__ = [
     "REFUND_INTENTS",
@@ -19,5 +27,6 @@ __all__ = [
     "blocking",
     "check",
     "max_length",
+    "quotable",
     "wording",
 ]

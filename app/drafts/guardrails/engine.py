@@ -30,13 +30,14 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from app.connectors.base import Channel
 from app.drafts.guardrails.rules import (
     LIMITS,
+    NOT_QUOTABLE,
     REFUND_INTENTS,
     REFUND_OFFER,
     RULES,
     SEVERITIES,
-    Channel,
     Limits,
     Rule,
     Severity,
@@ -271,6 +272,9 @@ _MATCHERS: tuple[tuple[Rule, Matcher], ...] = tuple(
 )
 
 
+_NOT_QUOTABLE = tuple(re.compile(pattern, re.IGNORECASE) for pattern in NOT_QUOTABLE)
+
+
 def max_length(channel: Channel) -> int:
     return LIMITS[channel].max_length
 
@@ -315,6 +319,14 @@ def wording(text: str, *, refund_solicited: bool) -> list[str]:
     reusing earlier text)."""
     codes = [code for code, _, _ in _wording(normalise(text), refund_solicited=refund_solicited)]
     return [*codes, *(f.code for f in _bidi_findings(text))]
+
+
+def quotable(text: str, *, refund_solicited: bool) -> bool:
+    """Whether a draft may quote `text` (someone else's words): no wording rule broken (refund
+    talk only when `refund_solicited`), no bidi control, nothing of `NOT_QUOTABLE`."""
+    if any(pattern.search(text) for pattern in _NOT_QUOTABLE):
+        return False
+    return not wording(text, refund_solicited=refund_solicited)
 
 
 def _wording(text: Normalised, *, refund_solicited: bool) -> list[tuple[str, str, str]]:

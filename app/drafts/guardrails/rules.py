@@ -50,7 +50,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Channel = Literal["review", "question", "chat"]
+from app.connectors.base import Channel
+
 Severity = Literal["warning", "error"]
 
 
@@ -364,6 +365,16 @@ REFUND_OFFER = Rule(
 )
 # Customer intents (app.interactions.classify) that make talk of returns and money solicited.
 REFUND_INTENTS = frozenset({"return_refund", "defect_quality"})
+
+# Text a draft quotes (the customer's pros, the seller's earlier sentences, the product name) is
+# held to more than the rules: besides every wording rule, no order or article number, and no
+# word that is fine in the customer's mouth but reads as our promise or as talk of robots once
+# quoted ("Гарантия 2 года", "Робот-пылесос"). Matched on the text as written, case-insensitively
+# (`engine.quotable`); a stem matches at the start of a word.
+NOT_QUOTABLE: tuple[str, ...] = (
+    r"\d{5,}|№",
+    r"(?<![а-яёa-z])(?:гарант|робот)",
+)
 
 _PUBLIC: Mapping[str, Severity] = {
     "ai_mention": "error",

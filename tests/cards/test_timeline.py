@@ -1,7 +1,8 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cards import service as cards
+from app.cards.schemas import Timeline
 from app.links import service
-from app.links.schemas import Timeline
 from tests import factories
 from tests.links.helpers import make
 
@@ -25,7 +26,7 @@ async def test_customer_order_scope_is_the_order_thread_in_time_order(
     question = await make(session, s, "question", hours=-3, customer_id="c1", order_id="o1")
     await make(session, s, "review", hours=10, customer_id="c1", order_id="o2")
 
-    timeline = await service.timeline(session, s, x.id)
+    timeline = await cards.timeline(await session.connection(), s, x.id)
 
     assert timeline.scope == "customer_order"
     assert _view(timeline) == [
@@ -45,7 +46,7 @@ async def test_customer_scope_when_only_the_customer_is_shared(session: AsyncSes
     earlier = await make(session, s, "chat", hours=-100, customer_id="c1", order_id="o7")
     later = await make(session, s, "question", hours=100, customer_id="c1")
 
-    timeline = await service.timeline(session, s, x.id)
+    timeline = await cards.timeline(await session.connection(), s, x.id)
 
     assert timeline.scope == "customer"
     assert _view(timeline) == [
@@ -69,7 +70,7 @@ async def test_product_scope_is_30_days_nearest_50_with_probable_links_merged(
     await make(session, s, "review", hours=1, nm_id=NM + 1)
     await service.recompute_for(session, s, [x.id])
 
-    timeline = await service.timeline(session, s, x.id)
+    timeline = await cards.timeline(await session.connection(), s, x.id)
 
     assert timeline.scope == "product"
     assert timeline.truncated is True
@@ -90,7 +91,7 @@ async def test_single_scope_when_nothing_relates(session: AsyncSession) -> None:
     x = await make(session, s, "review", nm_id=NM, customer_id="c1", order_id="o1")
     await make(session, s, "review", hours=24 * 40, nm_id=NM)
 
-    timeline = await service.timeline(session, s, x.id)
+    timeline = await cards.timeline(await session.connection(), s, x.id)
 
     assert (timeline.scope, timeline.truncated) == ("single", False)
     assert _view(timeline) == [(x.id, "self", 1.0, "auto_allowed", None)]
@@ -105,7 +106,7 @@ async def test_low_band_links_never_appear_and_medium_ones_do(session: AsyncSess
     medium = await make(session, s, "question", hours=5, nm_id=NM)
     await service.recompute_for(session, s, [x.id])
 
-    timeline = await service.timeline(session, s, x.id)
+    timeline = await cards.timeline(await session.connection(), s, x.id)
 
     assert timeline.scope == "customer"
     assert [row[0] for row in _view(timeline)] == [sibling.id, x.id, medium.id]

@@ -15,20 +15,21 @@ import asyncio
 import dataclasses
 import logging
 import re
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
 
 from app.core import egress
-from app.drafts.offline import OfflineProvider
-from app.drafts.providers import (
+from app.drafts.providers.base import (
     MAX_LENGTH,
     DraftProvider,
     DraftRequest,
     DraftResult,
     first_name,
 )
+from app.drafts.providers.offline import OfflineProvider
+from app.interactions.classify import Intent
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ MAX_PREVIOUS_REPLY_CHARS = 600
 MAX_TOP_INTENTS = 5
 DEFAULT_FALLBACK: DraftProvider = OfflineProvider()
 
-INTENT_LABELS = {
+INTENT_LABELS: dict[Intent, str] = {
     "return_refund": "возврат и деньги",
     "defect_quality": "брак и качество",
     "sizing_fit": "размер и посадка",
@@ -47,6 +48,13 @@ INTENT_LABELS = {
     "pre_purchase": "вопросы перед покупкой",
     "other": "другое",
 }
+
+
+def _intent_label(intent: str) -> str:
+    """An intent as a prompt names it (one not in the list, as it is)."""
+    return INTENT_LABELS.get(cast(Intent, intent), intent)
+
+
 _CHANNEL_LABELS = {
     "review": "отзыв",
     "question": "вопрос о товаре",
@@ -201,7 +209,7 @@ def build_messages(request: DraftRequest) -> tuple[list[dict[str, str]], list[di
     if request.product_name:
         context.append(f"Товар: {' '.join(request.product_name.split())[:200]}.")
     if request.intent:
-        context.append(f"Тема обращения: {INTENT_LABELS.get(request.intent, request.intent)}.")
+        context.append(f"Тема обращения: {_intent_label(request.intent)}.")
     name = first_name(request.customer_name)
     context.append(
         f"Имя покупателя: {name}; поздоровайся по имени."
@@ -233,7 +241,7 @@ def build_messages(request: DraftRequest) -> tuple[list[dict[str, str]], list[di
 
     top = [(i, c) for i, c in request.top_intents if c > 0][:MAX_TOP_INTENTS]
     if top:
-        listed = ", ".join(f"{INTENT_LABELS.get(i, i)} ({c})" for i, c in top)
+        listed = ", ".join(f"{_intent_label(i)} ({c})" for i, c in top)
         system.append(f"Частые темы обращений покупателей по этому товару: {listed}.")
         sources.extend(
             {"kind": "top_intents", "intent": i, "count": c, "use": "prompt"} for i, c in top

@@ -1,0 +1,19 @@
+"""The base of our plain ASGI middlewares (no BaseHTTPMiddleware overhead): each handles HTTP
+requests, and anything else (lifespan, websockets) passes straight through."""
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class HttpMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request, as the middleware treats it."""
+        raise NotImplementedError
