@@ -5,7 +5,7 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
-XDIST ?= 2
+XDIST ?= 3
 
 .PHONY: run test test-fast lint types unit unit-fast fuzz install lock migrate clean bench-sync bench-inbox bench-dispatch
 
@@ -14,7 +14,7 @@ run: install ## everything up: embedded Postgres/Redis unless URLs are given, mi
 
 test: lint types unit ## lint, types, all tests
 
-test-fast: lint types unit-fast ## lint, types and the tests not marked slow or multiprocess, on 2 workers (< 60 s)
+test-fast: lint types unit-fast ## lint, types and the tests not marked slow or multiprocess, in parallel (< 60 s)
 
 lint: install
 	$(PY) -m ruff check .
@@ -26,7 +26,7 @@ types: install
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-unit-fast: install ## XDIST=3 for three pytest-xdist workers
+unit-fast: install ## XDIST=N pytest-xdist workers (3: the tests wait on Postgres as much as they compute)
 	$(PY) -m pytest -n $(XDIST) -m 'not slow and not multiprocess' $(PYTEST_ARGS)
 
 fuzz: install ## the API fuzz (schemathesis) with fresh random inputs, 300 examples an operation
