@@ -5,13 +5,16 @@ UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
+XDIST ?= 3
 
-.PHONY: run test lint types unit fuzz install lock migrate clean bench-sync bench-inbox bench-dispatch
+.PHONY: run test test-fast lint types unit unit-fast fuzz install lock migrate clean bench-sync bench-inbox bench-dispatch
 
 run: install ## everything up: embedded Postgres/Redis unless URLs are given, migrations, API, worker, beat
 	$(PY) -m app.cli run
 
 test: lint types unit ## lint, types, all tests
+
+test-fast: lint types unit-fast ## lint, types and the tests not marked slow or multiprocess, in parallel (< 60 s)
 
 lint: install
 	$(PY) -m ruff check .
@@ -22,6 +25,9 @@ types: install
 
 unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit-fast: install ## XDIST=N pytest-xdist workers (3: the tests wait on Postgres as much as they compute)
+	$(PY) -m pytest -n $(XDIST) -m 'not slow and not multiprocess' $(PYTEST_ARGS)
 
 fuzz: install ## the API fuzz (schemathesis) with fresh random inputs, 300 examples an operation
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_RANDOM=1 $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)

@@ -3,12 +3,14 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from app.core import security
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.egress import EgressPolicy
@@ -16,10 +18,19 @@ from app.core.redis import create_redis
 from app.main import create_app
 from tests import egress
 from tests.marketplace import SANDBOX_URL, Marketplace, wire
-from tests.services import Services, alembic, recreate_database, start_services
+from tests.services import Services, alembic, database_name, recreate_database, start_services
 
-# Two test sessions on one server need different names (TEST_DB_NAME): each drops and creates it.
-TEST_DB = os.environ.get("TEST_DB_NAME", "sellerdesk_test")
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost in this process: the same code and hash format, a millisecond
+    a hash instead of 0.2-0.5 s on two shared cores, where a hundred tests create and log in
+    operators. Processes the tests start (workers, servers) keep the production cost."""
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(security, "_hasher", hasher)
+        patch.setattr(security, "_DUMMY_HASH", hasher.hash("unknown e-mail"))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +42,7 @@ def services() -> Iterator[Services]:
 
 @pytest.fixture(scope="session")
 def settings(services: Services) -> Iterator[Settings]:
-    database_url = recreate_database(services, TEST_DB)
+    database_url = recreate_database(services, database_name())
     alembic(database_url, "upgrade", "head")
     # Code that reads the environment (Celery tasks, the CLI) sees the same servers.
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL", "ENV")}

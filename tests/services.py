@@ -2,6 +2,11 @@
 
 TEST_DATABASE_URL / TEST_REDIS_URL when set (a server the tests may create databases on, and a
 Redis database they may flush), else embedded servers started for the session.
+
+Under pytest-xdist (`pytest -n N`) every worker is a session of its own and must not share a
+database or a Redis database with another: worker gwK uses the databases TEST_DB_NAME_gwK*
+(`database_name`), Redis database number TEST_REDIS_URL's + K (modulo 16), and embedded
+servers of its own under .data/test/gwK.
 """
 
 import asyncio
@@ -10,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -17,6 +23,31 @@ from sqlalchemy.engine import make_url
 from app.dev.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+REDIS_DATABASES = 16  # Redis's default `databases`
+
+
+def xdist_worker() -> str:
+    """The xdist worker id ("gw0", "gw1", ...), or "" in a plain pytest run."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def database_name(suffix: str = "") -> str:
+    """The name of a test database of this session: TEST_DB_NAME (two test sessions on one
+    server need different ones), then the xdist worker, then `suffix` for a test's own database.
+    Each session drops and creates its names, so none may be shared by two sessions."""
+    parts = [os.environ.get("TEST_DB_NAME", "sellerdesk_test"), xdist_worker(), suffix]
+    return "_".join(part for part in parts if part)
+
+
+def worker_redis_url(url: str, worker: str) -> str:
+    """`url` for xdist worker `worker`: its database number moved up by the worker's index
+    (modulo Redis's 16), so workers never flush each other's keys or take each other's Celery
+    tasks. With TEST_REDIS_URL on a shared server, `-n N` takes N consecutive databases."""
+    if not worker:
+        return url
+    parts = urlsplit(url)
+    number = (int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))) % REDIS_DATABASES
+    return urlunsplit(parts._replace(path=f"/{number}"))
 
 
 @dataclass
@@ -37,9 +68,12 @@ class Services:
 
 
 def start_services() -> Services:
-    data = ROOT / ".data" / "test"
+    worker = xdist_worker()
+    data = ROOT / ".data" / "test" / worker if worker else ROOT / ".data" / "test"
     admin_url = os.environ.get("TEST_DATABASE_URL")
     redis_url = os.environ.get("TEST_REDIS_URL")
+    if redis_url:
+        redis_url = worker_redis_url(redis_url, worker)
     postgres = redis = None
     if not admin_url:
         postgres = EmbeddedPostgres(data / "postgres", free_port(), durable=False)

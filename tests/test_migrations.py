@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core.db import async_url
 from app.models import Base
-from tests.services import Services, alembic, recreate_database
+from tests.services import Services, alembic, database_name, recreate_database
+
+pytestmark = pytest.mark.multiprocess
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -34,7 +36,7 @@ async def _inspect(url: str) -> tuple[list[object], set[str]]:
 
 @pytest.fixture(scope="module")
 def scratch_db(services: Services) -> str:
-    return recreate_database(services, "sellerdesk_test_migrations")
+    return recreate_database(services, database_name("migrations"))
 
 
 def test_upgrade_from_empty_matches_the_models(scratch_db: str) -> None:

@@ -1,4 +1,3 @@
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from cachetools import TTLCache
@@ -118,7 +117,8 @@ async def test_disabled_user_is_refused_even_with_a_valid_token(
 async def test_a_disabled_user_is_refused_once_the_auth_cache_lets_go(
     app: FastAPI, session: AsyncSession, client: AsyncClient
 ) -> None:
-    app.state.principal_cache = TTLCache(maxsize=10, ttl=0.3)
+    now = [0.0]  # the cache's clock, moved by the test instead of sleeping past the TTL
+    app.state.principal_cache = TTLCache(maxsize=10, ttl=0.3, timer=lambda: now[0])
     seller = await factories.create_seller(session)
     user = await factories.create_user(session, seller, "leaving@example.com")
     headers = await factories.login(client, "leaving@example.com")
@@ -127,7 +127,7 @@ async def test_a_disabled_user_is_refused_once_the_auth_cache_lets_go(
     await session.flush()
 
     within_ttl = await client.get("/api/v1/auth/me", headers=headers)
-    await asyncio.sleep(0.35)
+    now[0] += 0.35
     after_ttl = await client.get("/api/v1/auth/me", headers=headers)
 
     assert within_ttl.status_code == 200  # the documented grace: at most auth_cache_seconds

@@ -105,6 +105,7 @@ async def evalsha_calls(redis: Redis) -> int:
 # 1. Exact across processes
 
 
+@pytest.mark.multiprocess
 async def test_four_processes_share_one_bucket_exactly(settings: Settings, redis: Redis) -> None:
     limit, duration = Limit(rate=5.0, burst=5), 6.0
     procs = await spawn_workers(4, settings.require_redis_url(), 101, "test", limit, duration)
@@ -142,6 +143,7 @@ async def test_four_processes_share_one_bucket_exactly(settings: Settings, redis
 # 2. Sellers are independent
 
 
+@pytest.mark.multiprocess
 async def test_a_saturated_seller_does_not_slow_another(
     settings: Settings, limiter: RateLimiter
 ) -> None:
@@ -186,6 +188,7 @@ async def test_a_saturated_seller_does_not_slow_another(
 # 3. Replies go first
 
 
+@pytest.mark.multiprocess
 async def test_a_reply_takes_the_next_token_ahead_of_queued_syncs(
     settings: Settings, limiter: RateLimiter
 ) -> None:
@@ -240,6 +243,7 @@ async def test_a_reply_that_times_out_or_is_cancelled_stops_holding_syncs_back(
     assert await redis.zcard(waiters) == 0
 
 
+@pytest.mark.multiprocess
 async def test_a_crashed_reply_waiter_expires(settings: Settings, limiter: RateLimiter) -> None:
     limit = Limit(rate=1.0, burst=1)
     await limiter.acquire(303, "test", limit=limit)  # empty: the next token is 1 s away
@@ -266,6 +270,7 @@ async def test_a_crashed_reply_waiter_expires(settings: Settings, limiter: RateL
 # 4. Penalty (429 with X-Ratelimit-Retry)
 
 
+@pytest.mark.multiprocess
 async def test_a_penalty_stops_every_client_then_grants_resume(
     settings: Settings, limiter: RateLimiter
 ) -> None:
@@ -331,6 +336,7 @@ async def test_an_unreachable_redis_never_grants_and_times_out(
     assert 3 <= len(failures) <= 20  # backed off exponentially, not spinning
 
 
+@pytest.mark.multiprocess
 async def test_a_redis_that_stops_stops_the_grants_until_it_is_back(tmp_path: Path) -> None:
     port = free_port()
     server = EmbeddedRedis(tmp_path / "r", port, persist=False)

@@ -4,8 +4,12 @@ old server closed is retried on a new one (the workers' clients live for days)."
 import signal
 from pathlib import Path
 
+import pytest
+
 from app.core.redis import create_redis
 from app.dev.embedded import EmbeddedRedis, free_port
+
+pytestmark = pytest.mark.multiprocess
 
 
 async def test_a_command_after_a_redis_restart_succeeds(tmp_path: Path) -> None:

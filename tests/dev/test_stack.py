@@ -17,9 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+import pytest
 
 from app.dev.embedded import free_port
 from tests.services import ROOT
+
+pytestmark = pytest.mark.multiprocess
 
 STARTUP_SECONDS = 90
 STOP_SECONDS = 10  # the supervisor's promise, SIGTERM to exit

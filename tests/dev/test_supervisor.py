@@ -44,6 +44,7 @@ def test_backoff_doubles_to_the_cap_and_starts_over_after_a_stable_run() -> None
     assert backoff.restarts == 8
 
 
+@pytest.mark.multiprocess
 def test_a_dead_child_is_restarted_after_its_backoff(capsys: pytest.CaptureFixture[str]) -> None:
     stack = Stack()
     child = _child("sleeper", POLITE)
@@ -69,6 +70,7 @@ def test_a_dead_child_is_restarted_after_its_backoff(capsys: pytest.CaptureFixtu
         supervisor._stop_all([child], time.monotonic() + 5)
 
 
+@pytest.mark.multiprocess
 def test_the_stop_kills_what_ignores_sigterm_at_the_deadline(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

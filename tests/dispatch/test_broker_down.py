@@ -6,7 +6,6 @@ sweeper does not flood a healthy queue with copies.
 The app runs on a database of the test's own, whose commits are real (only a real commit
 publishes), and Celery on a broker that refuses connections or never answers."""
 
-import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -28,14 +27,16 @@ from app.worker.celery_app import create_celery
 from tests import factories
 from tests.committed import own_database, running_app
 from tests.faults import closed_port, silent_port
-from tests.services import Services
+from tests.services import Services, database_name
+
+pytestmark = pytest.mark.multiprocess
 
 TEXT = "Здравствуйте! Спасибо за отзыв, рады, что товар понравился."
 
 
 @pytest.fixture(scope="module")
 async def db_settings(services: Services, settings: Settings) -> AsyncIterator[Settings]:
-    name = f"{os.environ.get('TEST_DB_NAME', 'sellerdesk_test')}_broker"
+    name = database_name("broker")
     async with own_database(services, settings, name) as url:
         yield settings.model_copy(update={"database_url": url})
 

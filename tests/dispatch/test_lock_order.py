@@ -11,7 +11,6 @@ The safety net is shown too: a request that does lose a real deadlock is run aga
 
 import asyncio
 import logging
-import os
 import random
 import time
 from collections import Counter
@@ -44,8 +43,10 @@ from app.sync import service as sync_service
 from app.sync.models import SyncRun
 from tests import factories
 from tests.committed import own_database, running_app
-from tests.services import Services
+from tests.services import Services, database_name
 from tests.sync.sandbox import SANDBOX_URL
+
+pytestmark = pytest.mark.multiprocess
 
 EMAIL = "locks@example.com"
 TEXT = "Здравствуйте! Спасибо, что написали нам, мы всё проверили."
@@ -110,7 +111,7 @@ class Stage:
 
 @pytest.fixture(scope="module")
 async def stage(services: Services, settings: Settings) -> AsyncIterator[Stage]:
-    name = f"{os.environ.get('TEST_DB_NAME', 'sellerdesk_test')}_locks"
+    name = database_name("locks")
     # Tasks published after commit (link recomputes, reply sends) go to the test Redis.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(

@@ -29,6 +29,8 @@ from app.dispatch.schemas import ReplyCreate
 from app.interactions.models import Interaction, InteractionEvent
 from tests.dispatch.conftest import SANDBOX_MODERATION_SECONDS, Shop, Workers
 
+pytestmark = pytest.mark.multiprocess
+
 REVIEWS, QUESTIONS, CHATS = 700, 250, 50
 REPLIES = REVIEWS + QUESTIONS + CHATS
 KILLS, KILL_GAP = 4, 4.0

@@ -187,6 +187,7 @@ async def test_same_request_same_draft() -> None:
     assert a == b == c
 
 
+@pytest.mark.multiprocess
 def test_draft_does_not_depend_on_the_process_hash_seed() -> None:
     code = (
         "from app.drafts.providers.offline import OfflineProvider; "

@@ -5,6 +5,7 @@ answers), drafted through the drafts service as the API does, carry no finding a
 from collections import Counter
 from collections.abc import Sequence
 
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -66,6 +67,7 @@ async def test_every_demo_item_drafts_without_findings(
     assert _flagged(drafted) == []
 
 
+@pytest.mark.slow
 async def test_sandbox_items_of_every_channel_and_rating_draft_without_findings(
     connection: AsyncConnection, session: AsyncSession, redis: Redis, settings: Settings
 ) -> None:

@@ -8,6 +8,7 @@ the same derandomised ones."""
 import os
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import (
@@ -18,6 +19,8 @@ from schemathesis.specs.openapi.checks import (
 from app.core.config import Settings
 from app.main import create_app
 from tests.fuzz.conftest import ApiServer
+
+pytestmark = pytest.mark.multiprocess
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 OPENAPI = create_app(Settings(env="test")).openapi()  # what the API serves at /openapi.json

@@ -1,6 +1,7 @@
 import time
 from pathlib import Path
 
+import pytest
 from httpx import ASGITransport, AsyncClient, Response
 from redis.asyncio import Redis
 
@@ -9,7 +10,7 @@ from app.core.redis import create_redis
 from app.dev.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from app.main import create_app
 from app.worker import heartbeat, lanes
-from tests.services import Services, alembic, recreate_database_async
+from tests.services import Services, alembic, database_name, recreate_database_async
 
 LANE_CHECKS = {f"lane_{lane.name}" for lane in lanes.LANES}
 
@@ -94,6 +95,7 @@ async def test_not_ready_while_a_lane_has_no_live_consumer(
     assert checks["lane_background"]["detail"] == "no live consumer (none seen); 0 waiting"
 
 
+@pytest.mark.multiprocess
 async def test_not_ready_when_redis_stops(settings: Settings, tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path / "redis", free_port(), persist=False)
     own = settings.model_copy(update={"redis_url": server.start()})
@@ -109,6 +111,7 @@ async def test_not_ready_when_redis_stops(settings: Settings, tmp_path: Path) ->
     assert "database" not in failing
 
 
+@pytest.mark.multiprocess
 async def test_not_ready_when_postgres_stops(
     settings: Settings, redis: Redis, tmp_path: Path
 ) -> None:
@@ -130,7 +133,7 @@ async def test_not_ready_when_postgres_stops(
 async def test_not_ready_when_migrations_are_not_at_head(
     settings: Settings, services: Services, redis: Redis
 ) -> None:
-    behind = await recreate_database_async(services, "sellerdesk_test_behind")
+    behind = await recreate_database_async(services, database_name("behind"))
     await _beat(settings.require_redis_url())
 
     response = await _readyz(settings.model_copy(update={"database_url": behind}))

@@ -115,6 +115,7 @@ async def _newest(session: AsyncSession, seller_id: int, q: str, size: int) -> s
     return set(rows.scalars())
 
 
+@pytest.mark.slow
 async def test_window_is_the_newest_matches_every_way_and_size(
     session: AsyncSession, client: AsyncClient
 ) -> None:

@@ -72,6 +72,7 @@ async def shop(
     await env.admin.aclose()
 
 
+@pytest.mark.slow
 async def test_twenty_pages_queue_one_recompute_that_links_every_new_item(
     shop: sandbox.SandboxSync, session: AsyncSession, redis: Redis, broker: Celery
 ) -> None:

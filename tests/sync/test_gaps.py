@@ -78,6 +78,7 @@ async def _gaps(env: SandboxSync) -> list[SyncGap]:
         return list(rows)
 
 
+@pytest.mark.slow
 async def test_a_second_beyond_both_ends_is_a_gap_and_the_rest_is_read(
     shop: SandboxSync, session: AsyncSession, client: AsyncClient
 ) -> None:

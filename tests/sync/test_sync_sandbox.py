@@ -133,6 +133,7 @@ async def test_cursor_sits_at_the_newest_item_of_each_list(shop: SandboxSync) ->
     assert state == {"unanswered": newest["false"], "answered": newest["true"]}
 
 
+@pytest.mark.slow
 async def test_sync_survives_5xx_429_bursts_and_malformed_items_within_limits(
     connection: AsyncConnection, session: AsyncSession, redis: Redis, settings: Settings
 ) -> None:

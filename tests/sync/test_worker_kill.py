@@ -23,7 +23,9 @@ from app.sellers import service as sellers_service
 from app.sync import repository, service
 from app.sync.models import SyncRun
 from app.worker import lanes
-from tests.services import ROOT, Services, alembic, recreate_database_async
+from tests.services import ROOT, Services, alembic, database_name, recreate_database_async
+
+pytestmark = pytest.mark.multiprocess
 
 REVIEWS = 40_000
 
@@ -32,7 +34,7 @@ REVIEWS = 40_000
 async def own_db(services: Services, settings: Settings) -> AsyncIterator[AsyncEngine]:
     """A database of its own: the worker processes must see committed data."""
     # Named after TEST_DB_NAME: test sessions that overlap on one server need their own.
-    name = os.environ.get("TEST_DB_NAME", "sellerdesk_test") + "_kill"
+    name = database_name("kill")
     url = await recreate_database_async(services, name)
     alembic(url, "upgrade", "head")
     engine = create_engine(settings.model_copy(update={"database_url": url}), pool_size=2)

@@ -3,6 +3,7 @@ import socket
 import subprocess
 import time
 
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -82,6 +83,7 @@ async def _wait_for(redis: Redis, lane: lanes.Lane, after: float) -> float:
     raise AssertionError(f"{lane.name} was not stamped after {after}")
 
 
+@pytest.mark.multiprocess
 async def test_the_control_worker_runs_the_heartbeat_and_stamps_its_lane(
     settings: Settings, redis: Redis
 ) -> None:
@@ -103,6 +105,7 @@ async def test_the_control_worker_runs_the_heartbeat_and_stamps_its_lane(
         assert await heartbeat.lane_consumers(redis, other.name) == {}
 
 
+@pytest.mark.multiprocess
 async def test_a_lane_stays_stamped_while_its_pool_is_busy(
     settings: Settings, redis: Redis, engine: AsyncEngine
 ) -> None:
