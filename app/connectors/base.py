@@ -101,6 +101,16 @@ class Environment:
     transport: httpx.AsyncBaseTransport | None = None
     base_url: str | None = None
 
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        base_url: str | None = None,
+    ) -> "Environment":
+        """The environment these settings make (their outbound policy)."""
+        return cls(settings, EgressPolicy.from_settings(settings), transport, base_url)
+
 
 @dataclass
 class CallStats:

@@ -19,7 +19,6 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.connectors import registry
 from app.connectors.base import (
     AuthError,
     BadRequest,
@@ -33,8 +32,7 @@ from app.core import locks
 from app.core.backoff import full_jitter
 from app.core.config import Settings
 from app.core.db import transaction
-from app.core.egress import EgressPolicy
-from app.core.ratelimit import RateLimiter, RateLimitTimeout
+from app.core.ratelimit import RateLimitTimeout
 from app.core.security import SecretBox
 from app.dispatch import quality, repository
 from app.dispatch.models import WAITING_STATES, OutboundReply
@@ -119,19 +117,8 @@ async def send(deps: DispatchDeps, reply_id: int) -> str:
             except AccountPaused as exc:
                 access, outcome = None, _paused(str(exc))
         if access is not None:
-            client = registry.get(marketplace).connect(
-                access.token,
-                seller_id=reply.seller_id,
-                limiter=RateLimiter(deps.redis),
-                env=Environment(
-                    deps.settings,
-                    EgressPolicy.from_settings(deps.settings),
-                    deps.transport,
-                    deps.marketplace_url,
-                ),
-                limits=access.limits,
-                retry=SEND_RETRY,
-            )
+            env = Environment.of(deps.settings, deps.transport, deps.marketplace_url)
+            client = sellers_service.connect(access, redis=deps.redis, env=env, retry=SEND_RETRY)
             async with client:
                 outcome = await _attempt(client, reply, interaction, deps.settings)
         return await _record(deps, reply, outcome, marketplace)

@@ -5,13 +5,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.connectors import registry
-from app.connectors.base import AuthError, Environment, TokenCheck, TokenVerdict
+from app.connectors.base import (
+    AuthError,
+    Environment,
+    Marketplace,
+    RetryPolicy,
+    TokenCheck,
+    TokenVerdict,
+)
 from app.core import egress
 from app.core.errors import Conflict, NotFound
-from app.core.ratelimit import Limit
+from app.core.ratelimit import Limit, RateLimiter
 from app.core.security import SecretBox
 from app.sellers import repository
 from app.sellers.exceptions import (
@@ -555,6 +563,25 @@ async def marketplace_access(
         if isinstance(v, dict) and "rate" in v and "burst" in v
     }
     return MarketplaceAccess(seller_id, marketplace, box.decrypt(account.token_encrypted), limits)
+
+
+def connect(
+    access: MarketplaceAccess,
+    *,
+    redis: Redis,
+    env: Environment,
+    retry: RetryPolicy | None = None,
+) -> Marketplace:
+    """A client of the account's marketplace with its token, under the shared rate limiter
+    and the seller's own limit overrides."""
+    return registry.get(access.marketplace).connect(
+        access.token,
+        seller_id=access.seller_id,
+        limiter=RateLimiter(redis),
+        env=env,
+        limits=access.limits,
+        retry=retry,
+    )
 
 
 def refusal_reason(exc: AuthError, during: str) -> str:

@@ -22,9 +22,7 @@ from app.connectors.base import AuthError, Channel, ConnectorError, Environment
 from app.core import locks
 from app.core.config import Settings, get_settings
 from app.core.db import transaction
-from app.core.egress import EgressPolicy
 from app.core.pagination import decode_cursor, encode_cursor
-from app.core.ratelimit import RateLimiter
 from app.core.schemas import Id
 from app.core.security import SecretBox
 from app.sellers import reauth
@@ -263,18 +261,8 @@ async def _sync(deps: SyncDeps, run_id: int, seller_id: int, channel: str, full:
         prefs = await sellers_service.find_settings(session, seller_id)
     ctx = SellerContext(seller_id=seller_id, sla_targets=prefs.sla_targets if prefs else {})
     connector = registry.get(marketplace)
-    client = connector.connect(
-        access.token,
-        seller_id=seller_id,
-        limiter=RateLimiter(deps.redis),
-        env=Environment(
-            deps.settings,
-            EgressPolicy.from_settings(deps.settings),
-            deps.transport,
-            deps.marketplace_url,
-        ),
-        limits=access.limits,
-    )
+    env = Environment.of(deps.settings, deps.transport, deps.marketplace_url)
+    client = sellers_service.connect(access, redis=deps.redis, env=env)
     job = channels.RunContext(deps.sessionmaker, connector, client, ctx, run_id, channel, full)
     async with client:
         if channel == "chat":
