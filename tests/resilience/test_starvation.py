@@ -72,7 +72,8 @@ def test_an_import_and_a_reply_backlog_never_starve_the_control_lane(stack: Stac
         answered_ratio={"review": 0, "question": 0},
     )  # fmt: skip
     probe = make_shop(stack, "probe", seed=5, reviews=50, questions=20, chats=5)
-    wait_for(lambda: _synced(backlog) and _synced(probe), 120, "the small sellers synced")
+    # `wait_for` waits out NotYet, not a False: each shop must be synced before it goes on
+    wait_for(lambda: _require_synced(backlog, probe), 120, "the small sellers synced")
 
     watch = HeartbeatWatch(stack.redis_port)
     watch.start()
@@ -102,6 +103,12 @@ def test_an_import_and_a_reply_backlog_never_starve_the_control_lane(stack: Stac
     assert watch.longest_gap() <= MAX_GAP
     assert max(starts) <= MAX_START, starts
     assert "dead" not in states.values()
+
+
+def _require_synced(*shops: Shop) -> None:
+    for shop in shops:
+        if not _synced(shop):
+            raise NotYet(shop.counts())
 
 
 def _synced(shop: Shop) -> bool:
